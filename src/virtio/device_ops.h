@@ -1,0 +1,151 @@
+/* The device-ops interface (S1): everything a virtio transport needs from a device, and
+ * nothing about which kind of device it is.
+ *
+ *   virtio-pci (VMM) ----\                         /--- in-process device (virtio_device +
+ *                         >-- struct virtio_device_ops   a virtio_device_class: blk, net, rng...)
+ *   vhost-user server ---/                         \--- vhost-user frontend (device in another
+ *                                                        process)
+ *
+ * A transport holds a `struct virtio_dev_handle` (ops + opaque device) and calls the ops as
+ * the driver programs it. The ops follow the seed's virtio_mdev_device_ops; vq state is the
+ * vring base. Queue callbacks are how the device asks the transport to interrupt the driver.
+ *
+ * For in-process devices, src/virtio/device.c implements these ops once (status state
+ * machine, feature negotiation, queue set-up through virtqueue.h, reset) on top of a smaller
+ * per-kind `struct virtio_device_class`, so a device file holds only its own logic.
+ */
+#ifndef VIREO_VIRTIO_DEVICE_OPS_H
+#define VIREO_VIRTIO_DEVICE_OPS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memory/guest_memory.h"
+#include "virtio/virtqueue.h"
+
+/* Device status bits (virtio 1.2, 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE  1u
+#define VIRTIO_STATUS_DRIVER       2u
+#define VIRTIO_STATUS_DRIVER_OK    4u
+#define VIRTIO_STATUS_FEATURES_OK  8u
+#define VIRTIO_STATUS_NEEDS_RESET  64u
+#define VIRTIO_STATUS_FAILED       128u
+
+/* Transport-independent feature bits. */
+#define VIRTIO_F_INDIRECT_DESC     28
+#define VIRTIO_F_EVENT_IDX         29
+#define VIRTIO_F_VERSION_1         32
+#define VIRTIO_F_ACCESS_PLATFORM   33
+#define VIRTIO_F_RING_PACKED       34
+#define VIRTIO_F_IN_ORDER          35
+#define VIRTIO_F_ORDER_PLATFORM    36
+#define VIRTIO_F_NOTIFICATION_DATA 38
+
+#define VIRTIO_MAX_QUEUES 64
+
+struct virtio_vq_state { uint16_t last_avail_idx, used_idx; }; /* vring base */
+
+typedef void (*virtio_vq_cb)(void *opaque, unsigned idx); /* "interrupt the driver" */
+typedef void (*virtio_config_cb)(void *opaque);         /* "config space changed" */
+
+struct virtio_device_ops {
+	uint64_t (*get_features)(void *dev);            /* offered by the device */
+	int (*set_features)(void *dev, uint64_t features); /* accepted by the driver */
+	int (*set_vq_address)(void *dev, unsigned idx, uint64_t desc, uint64_t driver,
+			      uint64_t device);
+	int (*set_vq_num)(void *dev, unsigned idx, unsigned num);
+	unsigned (*get_vq_num_max)(void *dev, unsigned idx); /* 0: no such queue */
+	void (*kick_vq)(void *dev, unsigned idx);
+	void (*set_vq_cb)(void *dev, unsigned idx, virtio_vq_cb cb, void *opaque);
+	int (*set_vq_ready)(void *dev, unsigned idx, bool ready);
+	bool (*get_vq_ready)(void *dev, unsigned idx);
+	int (*get_vq_state)(void *dev, unsigned idx, struct virtio_vq_state *st);
+	int (*set_vq_state)(void *dev, unsigned idx, const struct virtio_vq_state *st);
+	/* Config space: out-of-range parts read as zero / are ignored (clipped). */
+	void (*get_config)(void *dev, unsigned offset, void *buf, unsigned len);
+	void (*set_config)(void *dev, unsigned offset, const void *buf, unsigned len);
+	unsigned (*get_config_size)(void *dev);
+	void (*set_config_cb)(void *dev, virtio_config_cb cb, void *opaque);
+	uint8_t (*get_status)(void *dev);
+	void (*set_status)(void *dev, uint8_t status);
+	uint32_t (*get_generation)(void *dev);          /* optional: NULL means always 0 */
+	uint32_t (*get_vendor_id)(void *dev);
+	uint32_t (*get_device_id)(void *dev);
+	unsigned (*get_num_queues)(void *dev);
+	void (*reset)(void *dev);
+};
+
+struct virtio_dev_handle {
+	const struct virtio_device_ops *ops;
+	void *dev;
+};
+
+/* ---- In-process devices ---------------------------------------------------------------- */
+
+struct virtio_device;
+
+/* What one kind of device supplies; src/virtio/device.c does the rest. */
+struct virtio_device_class {
+	const char *name;        /* "blk", "net", "rng", "vsock": used in logs */
+	uint32_t device_id;      /* VIRTIO_ID_* */
+	uint64_t features;       /* device features, including transport bits it supports */
+	unsigned num_queues;
+	unsigned queue_max_size;
+	unsigned config_size;
+	/* Config space reads/writes, offset/len already clipped to config_size. */
+	void (*read_config)(struct virtio_device *vdev, unsigned offset, void *buf, unsigned len);
+	void (*write_config)(struct virtio_device *vdev, unsigned offset, const void *buf,
+			     unsigned len);
+	/* Driver accepted these features (FEATURES_OK about to be set); -errno refuses. */
+	int (*features_ok)(struct virtio_device *vdev, uint64_t features);
+	/* DRIVER_OK set: queues are ready; start processing. */
+	int (*activate)(struct virtio_device *vdev);
+	/* The driver kicked queue idx (may be called from any thread). */
+	void (*queue_notify)(struct virtio_device *vdev, unsigned idx);
+	/* Stop all processing and drop in-flight state: called on reset before queues clear. */
+	void (*reset)(struct virtio_device *vdev);
+};
+
+struct virtio_queue_slot {
+	struct virtqueue vq;
+	unsigned num;                 /* size set by the driver */
+	uint64_t desc, driver, device;/* ring addresses set by the driver */
+	bool ready;
+	virtio_vq_cb cb;
+	void *cb_opaque;
+	struct virtio_vq_state base;  /* base set before the queue was made ready */
+};
+
+struct virtio_device {
+	const struct virtio_device_class *cls;
+	struct guest_memory *gm;
+	const struct vq_iotlb *iotlb; /* optional translation in front of gm (S10) */
+	pthread_mutex_t lock;         /* transport-side state changes */
+	uint8_t status;
+	uint32_t generation;
+	uint64_t driver_features;
+	struct virtio_queue_slot queues[VIRTIO_MAX_QUEUES];
+	virtio_config_cb config_cb;
+	void *config_cb_opaque;
+	void *priv;                   /* the device kind's state */
+};
+
+/* The ops for in-process devices: transports use {&virtio_device_ops_inproc, vdev}. */
+extern const struct virtio_device_ops virtio_device_ops_inproc;
+
+int virtio_device_init(struct virtio_device *vdev, const struct virtio_device_class *cls,
+		       struct guest_memory *gm, void *priv);
+void virtio_device_destroy(struct virtio_device *vdev);
+static inline struct virtio_dev_handle virtio_device_handle(struct virtio_device *vdev)
+{
+	return (struct virtio_dev_handle){ &virtio_device_ops_inproc, vdev };
+}
+/* For devices: the queue idx's virtqueue, and "notify the driver about queue idx" (honours
+ * vq_should_notify). virtio_device_fail() sets NEEDS_RESET after a broken chain and logs why. */
+struct virtqueue *virtio_device_vq(struct virtio_device *vdev, unsigned idx);
+void virtio_device_notify(struct virtio_device *vdev, unsigned idx);
+void virtio_device_fail(struct virtio_device *vdev, unsigned idx, const char *why);
+bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit);
+
+#endif
