@@ -36,8 +36,8 @@ unit_tests() {
     local rc=$? counted=0 line
     while IFS= read -r line; do
       case "$line" in
+        *"ok "*"# SKIP"*) skip "$prefix/$name: ${line##*# SKIP }" "skipped by the test"; counted=1 ;;
         "not ok "*) fail "$prefix/$name: ${line#not ok * - }"; counted=1 ;;
-        "ok "*"# SKIP"*) skip "$prefix/$name: ${line#ok * - }" "skipped by the test"; counted=1 ;;
         "ok "*) pass "$prefix/$name: ${line#ok * - }"; counted=1 ;;
       esac
     done <"$log"
