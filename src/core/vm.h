@@ -1,0 +1,99 @@
+/* A virtual machine: the KVM VM file descriptor, guest RAM, the I/O buses, the vCPUs, and the
+ * exit request that ends `vireo run`.
+ *
+ * Life cycle (src/core/cmd_run.c): vm_create() (KVM checks, irqchip, PIT, RAM) ->
+ * devices register on vm->pio / vm->mmio -> a kernel loader fills guest memory and the
+ * boot entry state -> vm_run() starts one thread per vCPU and waits for an exit request ->
+ * vm_destroy().
+ *
+ * Exit statuses of `vireo run` (documented in its --help and the README):
+ *   0  the guest powered off (ACPI S5, KVM_SYSTEM_EVENT_SHUTDOWN)
+ *   1  vireo failed while the guest ran (KVM error, emulation failure)
+ *   2  bad usage or set-up error (before the guest runs)
+ *   4  the guest asked for a reboot (i8042 reset, triple fault, KVM_SYSTEM_EVENT_RESET)
+ *   (v << 1) | 1  the guest wrote v to isa-debug-exit (port 0xf4)
+ */
+#ifndef VIREO_CORE_VM_H
+#define VIREO_CORE_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/bus.h"
+#include "memory/guest_memory.h"
+
+#define VM_EXIT_POWEROFF 0
+#define VM_EXIT_ERROR    1
+#define VM_EXIT_USAGE    2
+#define VM_EXIT_REBOOT   4
+
+/* Guest-physical layout (x86). RAM runs from 0; when it does not fit below
+ * VM_MMIO_HOLE_START, the rest is mapped from 4 GiB. The hole holds 32-bit MMIO: PCI BARs
+ * from VM_MMIO_HOLE_START, the IOAPIC at 0xfec00000, the LAPIC at 0xfee00000. */
+#define VM_MMIO_HOLE_START 0xc0000000ull  /* 3 GiB */
+#define VM_4G              0x100000000ull
+#define VM_IOAPIC_ADDR     0xfec00000ull
+#define VM_LAPIC_ADDR      0xfee00000ull
+
+/* What the user asked for on the command line. */
+struct vm_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	unsigned ncpus;
+	uint64_t mem_size;       /* bytes */
+	const char *console;     /* "stdio", "none" or a file path */
+	bool timing;             /* print set-up / boot timings */
+};
+
+struct vcpu;
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;      /* KVM_GET_VCPU_MMAP_SIZE */
+	unsigned ncpus;
+	unsigned max_vcpus;      /* KVM_CAP_MAX_VCPUS */
+	uint64_t ram_size;       /* total guest RAM, bytes */
+	uint64_t ram_low;        /* RAM mapped at [0, ram_low) */
+	uint64_t ram_high;       /* RAM mapped at [4 GiB, 4 GiB + ram_high) */
+	struct guest_memory mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	struct vcpu *vcpus;      /* ncpus entries */
+	uint64_t t_start_ns;     /* CLOCK_MONOTONIC at process start (timings) */
+
+	/* Exit request: first caller wins. */
+	pthread_mutex_t exit_lock;
+	pthread_cond_t exit_cond;
+	atomic_bool exit_requested;
+	int exit_status;
+};
+
+/* Ask vireo to stop the guest and exit with status. Safe from any thread (device handlers,
+ * vCPU threads, signal-free context). Only the first request counts. */
+void vm_request_exit(struct vm *vm, int status);
+static inline bool vm_exiting(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->exit_requested, memory_order_acquire);
+}
+
+/* Set the level of an in-kernel irqchip input (GSI): KVM_IRQ_LINE. 0 or -errno. */
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
+/* Pulse an edge-triggered interrupt (level 1 then 0). */
+int vm_irq_pulse(struct vm *vm, uint32_t gsi);
+
+/* Open /dev/kvm, check the API and capabilities, create the VM with its irqchip, PIT and
+ * RAM (cfg->mem_size, cfg->ncpus). Errors are printed as one line; returns 0 or -errno. */
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Start the vCPU threads, wait for an exit request, stop the threads. Returns the status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Nanoseconds on CLOCK_MONOTONIC. */
+uint64_t vm_now_ns(void);
+
+#endif
