@@ -33,6 +33,9 @@
 #define GM_REGION_DISCARDABLE (1u << 1) /* may be discarded (balloon, free page reporting) */
 #define GM_REGION_READONLY    (1u << 2) /* ROM: gm_write() and writable translation refuse */
 
+/* gm_set_pin_limit() value: no limit (also the default when RLIMIT_MEMLOCK is infinite). */
+#define GM_PIN_UNLIMITED UINT64_MAX
+
 /* gm_pin() flags. */
 #define GM_PIN_LONGTERM (1u << 0) /* held for an unbounded time (registered buffers, vfio-user) */
 
@@ -46,7 +49,7 @@ struct gm_region {
 	uint32_t flags;        /* GM_REGION_* */
 	bool owns;             /* gm_destroy() unmaps and closes */
 	unsigned long *dirty;  /* one bit per page, set atomically */
-	uint32_t *pins;        /* pin count per page */
+	uint32_t *pins;        /* pin count per page; NULL until the region's first pin */
 };
 
 struct guest_memory {
@@ -55,6 +58,7 @@ struct guest_memory {
 	pthread_mutex_t pin_lock;
 	uint64_t pin_limit;    /* bytes that may be pinned at once (RLIMIT_MEMLOCK by default) */
 	uint64_t pinned_bytes; /* pages with a non-zero pin count, in bytes */
+	uint8_t order[GM_MAX_REGIONS]; /* (addition) region indices sorted by gpa, for lookups */
 };
 
 /* Set up an empty guest memory map. Returns 0 or -errno. */
@@ -64,10 +68,14 @@ void gm_destroy(struct guest_memory *gm);
 
 /* Add size bytes of RAM at gpa, backed by a new memfd and mapped shared.
  * Returns the region index or -errno (-EINVAL alignment/overflow, -EEXIST overlap,
- * -ENOSPC too many regions, or the memfd/mmap error). */
+ * -ENOSPC too many regions, or the memfd/mmap error). gpa and size must be multiples of
+ * GM_PAGE_SIZE, size > 0, and the region must end below 2^64. A region keeps its index for
+ * its lifetime. READONLY regions are still mapped writable on the host, so the VMM can load
+ * them through hva; FILE_BACKED is refused here (a memfd is not a file: use gm_add_mapping). */
 int gm_add_ram(struct guest_memory *gm, uint64_t gpa, uint64_t size, uint32_t flags);
 /* Adopt an existing mapping (hva of size bytes, from fd at fd_offset; fd may be -1).
- * With owns=true gm_destroy() munmaps hva and closes fd. Same errors as gm_add_ram. */
+ * With owns=true gm_destroy() munmaps hva and closes fd. Same errors as gm_add_ram; on an
+ * error nothing is adopted (the caller still owns hva and fd). */
 int gm_add_mapping(struct guest_memory *gm, uint64_t gpa, uint64_t size, void *hva, int fd,
 		   uint64_t fd_offset, uint64_t uaddr, uint32_t flags, bool owns);
 
@@ -77,6 +85,9 @@ const struct gm_region *gm_find_region(const struct guest_memory *gm, uint64_t g
 /* Host pointer for [gpa, gpa+len) when the whole range lies inside one region, else NULL
  * (also on overflow). len == 0 is valid when gpa lies inside a region. */
 void *gm_translate(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
+/* (addition) gm_translate for writing: also NULL when the region is READONLY. The caller
+ * writes through the pointer and then calls gm_mark_dirty() (after the write, not before). */
+void *gm_translate_writable(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
 /* Like gm_translate but for a range that may cross regions: sets *hva for gpa and returns how
  * many bytes from gpa (at most len) are contiguous in that region; 0 when gpa is unmapped. */
 uint64_t gm_translate_partial(const struct guest_memory *gm, uint64_t gpa, uint64_t len,
@@ -87,7 +98,9 @@ int gm_uaddr_to_gpa(const struct guest_memory *gm, uint64_t uaddr, uint64_t len,
 
 /* Copy between guest memory and a buffer; ranges may span adjacent regions.
  * Return 0, or -EFAULT (nothing guaranteed copied) when any byte is unmapped; gm_write also
- * refuses read-only regions with -EFAULT and marks the written pages dirty. */
+ * refuses read-only regions with -EFAULT and marks the written pages dirty. The whole range
+ * is checked before the first byte is copied, so a refused gm_write writes nothing.
+ * len == 0 copies nothing and returns 0 whatever gpa is. */
 int gm_read(const struct guest_memory *gm, uint64_t gpa, void *buf, size_t len);
 int gm_write(struct guest_memory *gm, uint64_t gpa, const void *buf, size_t len);
 
@@ -97,15 +110,30 @@ bool gm_is_dirty(const struct guest_memory *gm, uint64_t gpa);
 /* Copy region idx's dirty bitmap into out (one bit per page, as unsigned long words) and
  * clear it, atomically per word. Returns the number of dirty pages or -EINVAL. */
 long gm_dirty_fetch_and_clear(struct guest_memory *gm, unsigned idx, unsigned long *out);
+/* (addition) How many unsigned long words region idx's bitmap has (the size of out above);
+ * 0 for a bad idx. */
+uint64_t gm_dirty_bitmap_words(const struct guest_memory *gm, unsigned idx);
 
 /* DMA pins. gm_pin pins every page touching [gpa, gpa+len): all or nothing.
  * Errors: -EFAULT unmapped, -EPERM GM_PIN_LONGTERM on a FILE_BACKED or DISCARDABLE region,
- * -ENOMEM the pin limit would be exceeded, -EOVERFLOW a page's count would overflow. */
+ * -ENOMEM the pin limit would be exceeded, -EOVERFLOW a page's count would overflow.
+ * The range may span adjacent regions; len == 0 pins nothing (0 when gpa is mapped, else
+ * -EFAULT). The limit counts pages, not pins: a page counts once while its count is > 0.
+ *
+ * Residency: a page whose count goes 0 -> 1 is populated right then
+ * (MADV_POPULATE_WRITE, or _READ on READONLY/FILE_BACKED regions; kernels without it are
+ * skipped), so a pinned page is not a page fault in the middle of I/O. Pins do not mlock():
+ * vireo's DMA is host-virtual (io_uring, device processes mapping the memfd), so physical
+ * stability is not needed; what a pin promises is accounting and that nothing discards the
+ * page while it is pinned: code that discards guest pages (balloon, free page reporting)
+ * must skip pages for which gm_is_pinned() is true. Unknown flags: -EINVAL. */
 int gm_pin(struct guest_memory *gm, uint64_t gpa, uint64_t len, unsigned flags);
 /* Drops one pin from each page; -EINVAL (and no change) when a page is not pinned. */
 int gm_unpin(struct guest_memory *gm, uint64_t gpa, uint64_t len);
 bool gm_is_pinned(struct guest_memory *gm, uint64_t gpa);
 uint32_t gm_pin_count(struct guest_memory *gm, uint64_t gpa);
+/* bytes == GM_PIN_UNLIMITED: no limit. A limit below gm_pinned_bytes() keeps the pins there
+ * are and refuses pins of further pages until enough are unpinned. */
 void gm_set_pin_limit(struct guest_memory *gm, uint64_t bytes);
 uint64_t gm_pinned_bytes(struct guest_memory *gm);
 
