@@ -13,6 +13,32 @@
  * For in-process devices, src/virtio/device.c implements these ops once (status state
  * machine, feature negotiation, queue set-up through virtqueue.h, reset) on top of a smaller
  * per-kind `struct virtio_device_class`, so a device file holds only its own logic.
+ *
+ * Rules the in-process ops enforce (virtio 1.2, 3.1):
+ *   - status: ACKNOWLEDGE -> DRIVER -> FEATURES_OK -> DRIVER_OK. A bit written before its
+ *     predecessor is dropped (it reads back clear); FEATURES_OK is kept only when the accepted
+ *     features are a subset of the offered ones, include VERSION_1 and the class's features_ok
+ *     agrees. Writing 0 resets; clearing any other bit is refused; FAILED is always accepted.
+ *     NEEDS_RESET belongs to the device (virtio_device_fail) and only a reset clears it.
+ *   - set_features: only before FEATURES_OK (-EBUSY after, features unchanged).
+ *   - queue num/address/state: only before DRIVER_OK and while the queue is not ready
+ *     (-EBUSY); num in 1..max, a power of two unless RING_PACKED was accepted (-EINVAL).
+ *   - set_vq_ready(true): only after FEATURES_OK and before DRIVER_OK; the rings are checked
+ *     by vq_setup, a refused ring leaves the queue not ready (-EINVAL, logged).
+ *   - kick_vq: acted on only when DRIVER_OK is set, NEEDS_RESET/FAILED are not, and the queue
+ *     is ready; otherwise (and for an out-of-range idx) ignored.
+ *   - reset: the class stops, queues are cleared (size back to max), status and features 0.
+ *     Callbacks set by the transport (set_vq_cb, set_config_cb) survive a reset.
+ *
+ * Threads and locks (in-process devices): every op takes vdev->lock (a recursive mutex) for
+ * its whole run, so a transport may call them from any thread (vCPU threads for MMIO/PIO,
+ * an ioeventfd thread for kicks, the vhost-user server's loop) without locking of its own.
+ * kick_vq runs the class's queue_notify under vdev->lock: a reset cannot pull the queue away
+ * mid-request, and devices keep queue_notify short (hand long work to their own threads).
+ * Devices call virtio_device_notify/fail/config_changed with or without the lock held (it is
+ * recursive). The queue and config callbacks therefore run under vdev->lock: they must only
+ * signal (irqfd write, KVM_IRQ_LINE, eventfd) and never call back into the ops from another
+ * thread or take a lock the transport holds while calling ops (that would be an ABBA deadlock).
  */
 #ifndef VIREO_VIRTIO_DEVICE_OPS_H
 #define VIREO_VIRTIO_DEVICE_OPS_H
@@ -74,6 +100,8 @@ struct virtio_device_ops {
 	uint32_t (*get_device_id)(void *dev);
 	unsigned (*get_num_queues)(void *dev);
 	void (*reset)(void *dev);
+	/* Optional (NULL: the transport remembers what it set): what set_features stored. */
+	uint64_t (*get_driver_features)(void *dev);
 };
 
 struct virtio_dev_handle {
@@ -103,8 +131,11 @@ struct virtio_device_class {
 	int (*activate)(struct virtio_device *vdev);
 	/* The driver kicked queue idx (may be called from any thread). */
 	void (*queue_notify)(struct virtio_device *vdev, unsigned idx);
-	/* Stop all processing and drop in-flight state: called on reset before queues clear. */
+	/* Stop all processing and drop in-flight state: called on reset before queues clear.
+	 * When it returns, no thread of the device touches the queues any more. */
 	void (*reset)(struct virtio_device *vdev);
+	/* Optional: free vdev->priv; called by virtio_device_destroy() after reset. */
+	void (*destroy)(struct virtio_device *vdev);
 };
 
 struct virtio_queue_slot {
@@ -115,13 +146,14 @@ struct virtio_queue_slot {
 	virtio_vq_cb cb;
 	void *cb_opaque;
 	struct virtio_vq_state base;  /* base set before the queue was made ready */
+	bool base_set;                /* else the rings start fresh (packed: wrap counters 1) */
 };
 
 struct virtio_device {
 	const struct virtio_device_class *cls;
 	struct guest_memory *gm;
 	const struct vq_iotlb *iotlb; /* optional translation in front of gm (S10) */
-	pthread_mutex_t lock;         /* transport-side state changes */
+	pthread_mutex_t lock;         /* recursive; held by every op (see the top of this file) */
 	uint8_t status;
 	uint32_t generation;
 	uint64_t driver_features;
@@ -134,6 +166,8 @@ struct virtio_device {
 /* The ops for in-process devices: transports use {&virtio_device_ops_inproc, vdev}. */
 extern const struct virtio_device_ops virtio_device_ops_inproc;
 
+/* Checks the class (1..VIRTIO_MAX_QUEUES queues, max size 1..VQ_MAX_SIZE); -EINVAL or 0.
+ * virtio_device_destroy() resets the device, calls cls->destroy and frees the lock. */
 int virtio_device_init(struct virtio_device *vdev, const struct virtio_device_class *cls,
 		       struct guest_memory *gm, void *priv);
 void virtio_device_destroy(struct virtio_device *vdev);
@@ -141,11 +175,16 @@ static inline struct virtio_dev_handle virtio_device_handle(struct virtio_device
 {
 	return (struct virtio_dev_handle){ &virtio_device_ops_inproc, vdev };
 }
-/* For devices: the queue idx's virtqueue, and "notify the driver about queue idx" (honours
- * vq_should_notify). virtio_device_fail() sets NEEDS_RESET after a broken chain and logs why. */
+/* For devices: the queue idx's virtqueue (NULL when idx is out of range or not ready), and
+ * "notify the driver about queue idx" (calls the queue's cb when vq_should_notify agrees).
+ * virtio_device_fail() sets NEEDS_RESET after a broken chain, logs device, queue and why
+ * (idx >= num_queues: not about one queue), and calls the config callback, once until reset.
+ * virtio_device_config_changed(): the device changed its config space: bumps the generation
+ * and calls the config callback. */
 struct virtqueue *virtio_device_vq(struct virtio_device *vdev, unsigned idx);
 void virtio_device_notify(struct virtio_device *vdev, unsigned idx);
 void virtio_device_fail(struct virtio_device *vdev, unsigned idx, const char *why);
+void virtio_device_config_changed(struct virtio_device *vdev);
 bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit);
 
 #endif
