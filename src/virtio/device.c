@@ -336,8 +336,16 @@ static int slot_start(struct virtio_device *vdev, struct virtio_queue_slot *q, u
 		memset(&q->vq, 0, sizeof(q->vq));
 		return ret;
 	}
-	if (q->base_set)
+	if (q->base_set) {
 		vq_set_state(&q->vq, &st);
+		if (q->vq.broken) { /* e.g. a packed index beyond the ring */
+			pr_warn("virtio-%s: queue %u vring base %u/%u refused: %s",
+				vdev->cls->name, idx, st.last_avail_idx, st.used_idx,
+				vq_error_name(q->vq.last_error));
+			vq_reset(&q->vq);
+			return -EINVAL;
+		}
+	}
 	q->ready = true;
 	return 0;
 }
@@ -648,4 +656,38 @@ void virtio_device_config_changed(struct virtio_device *vdev)
 bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit)
 {
 	return feature_set(vdev->driver_features, bit);
+}
+
+void virtio_device_set_iotlb(void *dev, const struct vq_iotlb *iotlb)
+{
+	struct virtio_device *vdev = to_vdev(dev);
+
+	vdev_lock(vdev);
+	vdev->iotlb = iotlb;
+	vdev_unlock(vdev);
+}
+
+int virtio_device_remap_queues(void *dev)
+{
+	struct virtio_device *vdev = to_vdev(dev);
+	int ret = 0;
+
+	vdev_lock(vdev);
+	for (unsigned i = 0; i < vdev->cls->num_queues; i++) {
+		struct virtio_queue_slot *q = &vdev->queues[i];
+		struct vq_state st;
+
+		if (!q->ready)
+			continue;
+		vq_get_state(&q->vq, &st);
+		if (vq_setup(&q->vq, vdev->gm, vdev->iotlb, (uint16_t)q->num, q->desc, q->driver,
+			     q->device, vdev->driver_features) < 0) {
+			virtio_device_fail(vdev, i, "rings unreachable after a memory map change");
+			ret = -EIO;
+			continue;
+		}
+		vq_set_state(&q->vq, &st);
+	}
+	vdev_unlock(vdev);
+	return ret;
 }
