@@ -139,7 +139,7 @@ static int pin_locked(struct guest_memory *gm, uint64_t gpa, uint64_t len, unsig
 	ret = pin_check(spans, n, flags, &fresh);
 	if (ret)
 		return ret;
-	if (gm->pin_limit != GM_PIN_UNLIMITED &&
+	if (fresh && gm->pin_limit != GM_PIN_UNLIMITED &&
 	    (gm->pinned_bytes > gm->pin_limit ||
 	     fresh > (gm->pin_limit - gm->pinned_bytes) >> GM_PAGE_SHIFT))
 		return -ENOMEM;
