@@ -51,6 +51,7 @@ static void region_release(struct gm_region *r)
 	}
 	free(r->dirty);
 	free(r->pins);
+	free(r->populated);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 }
@@ -106,6 +107,7 @@ static int region_commit(struct guest_memory *gm, const struct gm_region *tmpl)
 		return -ENOMEM;
 	}
 	r->pins = NULL; /* allocated on the first pin (gm_pin) */
+	r->populated = NULL;
 	order_insert(gm, gm->nregions);
 	return (int)gm->nregions++;
 }

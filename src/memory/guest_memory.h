@@ -50,6 +50,7 @@ struct gm_region {
 	bool owns;             /* gm_destroy() unmaps and closes */
 	unsigned long *dirty;  /* one bit per page, set atomically */
 	uint32_t *pins;        /* pin count per page; NULL until the region's first pin */
+	unsigned long *populated; /* (addition) pages a pin populated (hint, see gm_pin) */
 };
 
 struct guest_memory {
@@ -120,13 +121,15 @@ uint64_t gm_dirty_bitmap_words(const struct guest_memory *gm, unsigned idx);
  * The range may span adjacent regions; len == 0 pins nothing (0 when gpa is mapped, else
  * -EFAULT). The limit counts pages, not pins: a page counts once while its count is > 0.
  *
- * Residency: a page whose count goes 0 -> 1 is populated right then
- * (MADV_POPULATE_WRITE, or _READ on READONLY/FILE_BACKED regions; kernels without it are
- * skipped), so a pinned page is not a page fault in the middle of I/O. Pins do not mlock():
- * vireo's DMA is host-virtual (io_uring, device processes mapping the memfd), so physical
- * stability is not needed; what a pin promises is accounting and that nothing discards the
- * page while it is pinned: code that discards guest pages (balloon, free page reporting)
- * must skip pages for which gm_is_pinned() is true. Unknown flags: -EINVAL. */
+ * Residency: the first pin of a page populates it (MADV_POPULATE_WRITE, or _READ on
+ * READONLY/FILE_BACKED regions; skipped on kernels without it), so a pinned page is not a
+ * page fault in the middle of I/O. The region remembers which pages a pin populated and later
+ * pins of them make no system call (this keeps a pin at tens of ns, see bench/pin); the only
+ * way vireo frees guest pages, gm_discard(), forgets them again. Pins do not mlock(): vireo's
+ * DMA is host-virtual (io_uring, device processes mapping the memfd), so physical stability
+ * is not needed, and on a host with swap a pinned page may still be swapped out (a slow
+ * access, never a wrong one). What a pin promises is the accounting and that gm_discard()
+ * leaves the page alone. Unknown flags: -EINVAL. */
 int gm_pin(struct guest_memory *gm, uint64_t gpa, uint64_t len, unsigned flags);
 /* Drops one pin from each page; -EINVAL (and no change) when a page is not pinned. */
 int gm_unpin(struct guest_memory *gm, uint64_t gpa, uint64_t len);
@@ -136,5 +139,11 @@ uint32_t gm_pin_count(struct guest_memory *gm, uint64_t gpa);
  * are and refuses pins of further pages until enough are unpinned. */
 void gm_set_pin_limit(struct guest_memory *gm, uint64_t bytes);
 uint64_t gm_pinned_bytes(struct guest_memory *gm);
+
+/* (addition) Give the pages of [gpa, gpa+len) back to the host (balloon, free page reporting):
+ * the guest reads zeros there afterwards. All or nothing: -EINVAL unaligned or len 0,
+ * -EFAULT unmapped, -EPERM a region is not DISCARDABLE, -EBUSY a page is pinned, or the
+ * error of fallocate(PUNCH_HOLE) (memfd) / madvise(MADV_DONTNEED) (no fd). */
+int gm_discard(struct guest_memory *gm, uint64_t gpa, uint64_t len);
 
 #endif

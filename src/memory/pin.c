@@ -7,10 +7,13 @@
  *
  * Every operation is all or nothing: the range is split into per-region spans and checked
  * completely (mapped, long-term allowed, no count overflow, limit) before any count changes.
- * Residency: pages going 0 -> 1 are populated with MADV_POPULATE_WRITE (see guest_memory.h).
+ * Residency: the first pin of a page populates it (MADV_POPULATE_WRITE); the region remembers
+ * that, so later pins make no system call until gm_discard() frees the page (guest_memory.h).
  * One mutex serialises pins; lookups and dirty marking never take it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -82,21 +85,25 @@ static int populate(const struct gm_region *r, uint64_t first, uint64_t n)
 	return errno == ENOMEM ? -ENOMEM : -EFAULT;
 }
 
-/* Populates every run of unpinned pages in the span. */
+/* Populates every run of pages in the span that no pin has populated yet, and remembers
+ * them (a pinned page always has its bit set: gm_discard() refuses pinned pages). */
 static int populate_span(const struct pin_span *s)
 {
+	unsigned long *done = s->r->populated;
 	uint64_t p = s->first;
 
 	while (p <= s->last) {
 		uint64_t run = p;
 		int ret;
 
-		while (run <= s->last && s->r->pins[run] == 0)
+		while (run <= s->last && !gm_test_bit(done, run))
 			run++;
 		if (run > p) {
 			ret = populate(s->r, p, run - p);
 			if (ret)
 				return ret;
+			for (uint64_t q = p; q < run; q++)
+				gm_assign_bit(done, q, true);
 		}
 		p = run + 1;
 	}
@@ -115,8 +122,14 @@ static int pin_check(struct pin_span *spans, int n, unsigned flags, uint64_t *fr
 			return -EPERM;
 		if (!r->pins) {
 			r->pins = calloc(r->size >> GM_PAGE_SHIFT, sizeof(*r->pins));
-			if (!r->pins)
+			r->populated = calloc(gm_dirty_words(r->size), sizeof(unsigned long));
+			if (!r->pins || !r->populated) {
+				free(r->pins);
+				free(r->populated);
+				r->pins = NULL;
+				r->populated = NULL;
 				return -ENOMEM;
+			}
 		}
 		for (uint64_t p = spans[i].first; p <= spans[i].last; p++) {
 			if (r->pins[p] == UINT32_MAX)
@@ -143,7 +156,7 @@ static int pin_locked(struct guest_memory *gm, uint64_t gpa, uint64_t len, unsig
 	    (gm->pinned_bytes > gm->pin_limit ||
 	     fresh > (gm->pin_limit - gm->pinned_bytes) >> GM_PAGE_SHIFT))
 		return -ENOMEM;
-	for (int i = 0; fresh && i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		ret = populate_span(&spans[i]);
 		if (ret)
 			return ret;
@@ -237,4 +250,59 @@ uint64_t gm_pinned_bytes(struct guest_memory *gm)
 	bytes = gm->pinned_bytes;
 	pthread_mutex_unlock(&gm->pin_lock);
 	return bytes;
+}
+
+/* Frees the pages of one span: a hole in the backing file, or dropped anonymous pages. */
+static int discard_span(struct pin_span *s)
+{
+	struct gm_region *r = s->r;
+	uint64_t off = s->first << GM_PAGE_SHIFT, n = (s->last - s->first + 1) << GM_PAGE_SHIFT;
+	int ret;
+
+	if (r->fd >= 0)
+		ret = fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)(r->fd_offset + off), (off_t)n);
+	else
+		ret = madvise(r->hva + off, n, MADV_DONTNEED);
+	if (ret < 0)
+		return -errno;
+	for (uint64_t p = s->first; r->populated && p <= s->last; p++)
+		gm_assign_bit(r->populated, p, false);
+	return 0;
+}
+
+static int discard_locked(struct guest_memory *gm, uint64_t gpa, uint64_t len)
+{
+	struct pin_span spans[GM_MAX_REGIONS];
+	int n = collect_spans(gm, gpa, len, spans), ret;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		const struct gm_region *r = spans[i].r;
+
+		if (!(r->flags & GM_REGION_DISCARDABLE))
+			return -EPERM;
+		for (uint64_t p = spans[i].first; r->pins && p <= spans[i].last; p++)
+			if (r->pins[p])
+				return -EBUSY;
+	}
+	for (int i = 0; i < n; i++) {
+		ret = discard_span(&spans[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int gm_discard(struct guest_memory *gm, uint64_t gpa, uint64_t len)
+{
+	int ret;
+
+	if (len == 0 || (gpa | len) & (GM_PAGE_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&gm->pin_lock);
+	ret = discard_locked(gm, gpa, len);
+	pthread_mutex_unlock(&gm->pin_lock);
+	return ret;
 }

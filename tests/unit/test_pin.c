@@ -2,6 +2,7 @@
  * long-term pins on file-backed and discardable memory, and concurrent pin/unpin. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,19 +246,36 @@ static void test_longterm_file_backed(void **state)
 	gm_destroy(&gm); /* owns: unmaps and closes */
 }
 
+/* True when the kernel has MADV_POPULATE_WRITE (Linux 5.14+). */
+static bool have_populate(void)
+{
+	void *probe = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok;
+
+	assert_true(probe != MAP_FAILED);
+	ok = madvise(probe, PAGE, 23 /* MADV_POPULATE_WRITE */) == 0 || errno != EINVAL;
+	munmap(probe, PAGE);
+	return ok;
+}
+
+static bool resident(struct guest_memory *gm, uint64_t gpa)
+{
+	const struct gm_region *r = gm_find_region(gm, gpa);
+	unsigned char vec = 0;
+
+	assert_non_null(r);
+	assert_int_equal(mincore(r->hva + ((gpa - r->gpa) & ~(PAGE - 1)), PAGE, &vec), 0);
+	return vec & 1;
+}
+
 /* A pinned page is resident: mincore() reports it present right after the pin. */
 static void test_pin_populates(void **state)
 {
 	struct guest_memory *gm = *state;
 	unsigned char vec[4];
-	void *probe = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	assert_true(probe != MAP_FAILED);
-	if (madvise(probe, PAGE, 23 /* MADV_POPULATE_WRITE */) < 0 && errno == EINVAL) {
-		munmap(probe, PAGE);
+	if (!have_populate())
 		skip(); /* kernel before 5.14: pins cannot populate */
-	}
-	munmap(probe, PAGE);
 	assert_int_equal(mincore(gm->regions[0].hva + 32 * PAGE, 4 * PAGE, vec), 0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(vec[i] & 1, 0); /* fresh memfd: nothing there yet */
@@ -265,6 +283,47 @@ static void test_pin_populates(void **state)
 	assert_int_equal(mincore(gm->regions[0].hva + 32 * PAGE, 4 * PAGE, vec), 0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(vec[i] & 1, 1);
+}
+
+static void test_discard(void **state)
+{
+	(void)state;
+	struct guest_memory gm;
+	uint8_t data[2 * PAGE], out[2 * PAGE], zero[2 * PAGE] = { 0 };
+
+	memset(data, 0xab, sizeof(data));
+	assert_int_equal(gm_init(&gm), 0);
+	gm_set_pin_limit(&gm, GM_PIN_UNLIMITED);
+	assert_int_equal(gm_add_ram(&gm, 0, 8 * PAGE, 0), 0);
+	assert_int_equal(gm_add_ram(&gm, 8 * PAGE, 8 * PAGE, GM_REGION_DISCARDABLE), 1);
+	assert_int_equal(gm_write(&gm, 10 * PAGE, data, sizeof(data)), 0);
+	assert_int_equal(gm_write(&gm, 2 * PAGE, data, sizeof(data)), 0);
+	/* Refusals change nothing. */
+	assert_int_equal(gm_discard(&gm, 2 * PAGE, PAGE), -EPERM);
+	assert_int_equal(gm_discard(&gm, 7 * PAGE, 4 * PAGE), -EPERM); /* starts in plain RAM */
+	assert_int_equal(gm_discard(&gm, 10 * PAGE + 1, PAGE), -EINVAL);
+	assert_int_equal(gm_discard(&gm, 10 * PAGE, 0), -EINVAL);
+	assert_int_equal(gm_discard(&gm, 14 * PAGE, 4 * PAGE), -EFAULT);
+	assert_int_equal(gm_pin(&gm, 11 * PAGE + 5, 1, 0), 0);
+	assert_int_equal(gm_discard(&gm, 10 * PAGE, 2 * PAGE), -EBUSY);
+	assert_int_equal(gm_read(&gm, 10 * PAGE, out, sizeof(out)), 0);
+	assert_memory_equal(out, data, sizeof(out));
+	/* Unpinned: the pages go back to the host and read as zeros. */
+	assert_int_equal(gm_unpin(&gm, 11 * PAGE, PAGE), 0);
+	assert_int_equal(gm_discard(&gm, 10 * PAGE, 2 * PAGE), 0);
+	assert_false(resident(&gm, 11 * PAGE));
+	assert_int_equal(gm_read(&gm, 10 * PAGE, out, sizeof(out)), 0);
+	assert_memory_equal(out, zero, sizeof(out));
+	/* Plain RAM next to it kept its data. */
+	assert_int_equal(gm_read(&gm, 2 * PAGE, out, sizeof(out)), 0);
+	assert_memory_equal(out, data, sizeof(out));
+	assert_int_equal(gm_discard(&gm, 10 * PAGE, 2 * PAGE), 0); /* again, after the read */
+	/* A pin after the discard populates the page again. */
+	if (have_populate()) {
+		assert_int_equal(gm_pin(&gm, 11 * PAGE, PAGE, 0), 0);
+		assert_true(resident(&gm, 11 * PAGE));
+	}
+	gm_destroy(&gm);
 }
 
 #define THREADS 4
@@ -336,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_longterm_discardable),
 		cmocka_unit_test(test_longterm_file_backed),
 		cmocka_unit_test_setup_teardown(test_pin_populates, setup, teardown),
+		cmocka_unit_test(test_discard),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 
