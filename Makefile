@@ -44,6 +44,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libvireo.a
 unit-tests: $(TEST_BINS)
 benches: $(BENCH_BINS)
 
+# The DMA pin benchmark (S3): ns per page for pin and unpin at batch sizes 1, 8, 64, 512.
+.PHONY: bench-pin
+bench-pin: $(BUILD)/bench/pin
+	$(BUILD)/bench/pin
+
 deps:
 	bash scripts/deps.sh
 
