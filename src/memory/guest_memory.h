@@ -75,8 +75,10 @@ void gm_destroy(struct guest_memory *gm);
  * them through hva; FILE_BACKED is refused here (a memfd is not a file: use gm_add_mapping). */
 int gm_add_ram(struct guest_memory *gm, uint64_t gpa, uint64_t size, uint32_t flags);
 /* Adopt an existing mapping (hva of size bytes, from fd at fd_offset; fd may be -1).
- * With owns=true gm_destroy() munmaps hva and closes fd. Same errors as gm_add_ram; on an
- * error nothing is adopted (the caller still owns hva and fd). */
+ * With owns=true gm_destroy() munmaps [hva, hva+size) and closes fd, so hva must then be the
+ * start of a mapping of exactly size bytes (a vhost-user region mapped with an mmap_offset
+ * keeps owns=false and unmaps its own mapping). Same errors as gm_add_ram; on an error
+ * nothing is adopted (the caller still owns hva and fd). */
 int gm_add_mapping(struct guest_memory *gm, uint64_t gpa, uint64_t size, void *hva, int fd,
 		   uint64_t fd_offset, uint64_t uaddr, uint32_t flags, bool owns);
 
@@ -90,7 +92,8 @@ void *gm_translate(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
  * writes through the pointer and then calls gm_mark_dirty() (after the write, not before). */
 void *gm_translate_writable(const struct guest_memory *gm, uint64_t gpa, uint64_t len);
 /* Like gm_translate but for a range that may cross regions: sets *hva for gpa and returns how
- * many bytes from gpa (at most len) are contiguous in that region; 0 when gpa is unmapped. */
+ * many bytes from gpa (at most len) are contiguous in that region; 0 (and *hva = NULL) when
+ * gpa is unmapped. */
 uint64_t gm_translate_partial(const struct guest_memory *gm, uint64_t gpa, uint64_t len,
 			      void **hva);
 /* Frontend address (vhost-user "user address") to gpa for a range inside one region.
@@ -131,7 +134,8 @@ uint64_t gm_dirty_bitmap_words(const struct guest_memory *gm, unsigned idx);
  * access, never a wrong one). What a pin promises is the accounting and that gm_discard()
  * leaves the page alone. Unknown flags: -EINVAL. */
 int gm_pin(struct guest_memory *gm, uint64_t gpa, uint64_t len, unsigned flags);
-/* Drops one pin from each page; -EINVAL (and no change) when a page is not pinned. */
+/* Drops one pin from each page; -EINVAL (and no change) when a page is not pinned, -EFAULT
+ * when a byte is unmapped; len == 0 as for gm_pin. */
 int gm_unpin(struct guest_memory *gm, uint64_t gpa, uint64_t len);
 bool gm_is_pinned(struct guest_memory *gm, uint64_t gpa);
 uint32_t gm_pin_count(struct guest_memory *gm, uint64_t gpa);
