@@ -2,6 +2,7 @@
  * read/write across regions, read-only regions, dirty bits and memfd sharing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,6 +317,57 @@ static void test_dirty_words(void **state)
 	gm_destroy(&gm);
 }
 
+#define DIRTY_PAGES 4096
+
+struct marker {
+	struct guest_memory *gm;
+	unsigned parity; /* marks the even or the odd pages */
+};
+
+static void *mark_run(void *arg)
+{
+	struct marker *m = arg;
+
+	for (uint64_t p = m->parity; p < DIRTY_PAGES; p += 2)
+		gm_mark_dirty(m->gm, p * PAGE + 8, 16);
+	return NULL;
+}
+
+/* Two threads mark every page once while a third fetches and clears: no bit is lost and
+ * none is seen twice. */
+static void test_dirty_concurrent(void **state)
+{
+	(void)state;
+	struct guest_memory gm;
+	unsigned long bits[DIRTY_PAGES / 64], seen[DIRTY_PAGES / 64] = { 0 };
+	struct marker m[2] = { { &gm, 0 }, { &gm, 1 } };
+	pthread_t tid[2];
+	long total = 0, n;
+
+	assert_int_equal(gm_init(&gm), 0);
+	assert_int_equal(gm_add_ram(&gm, 0, DIRTY_PAGES * PAGE, 0), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&tid[i], NULL, mark_run, &m[i]), 0);
+	for (int round = 0; round < 200; round++) {
+		n = gm_dirty_fetch_and_clear(&gm, 0, bits);
+		assert_true(n >= 0);
+		total += n;
+		for (unsigned w = 0; w < DIRTY_PAGES / 64; w++) {
+			assert_int_equal(seen[w] & bits[w], 0);
+			seen[w] |= bits[w];
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+	total += gm_dirty_fetch_and_clear(&gm, 0, bits);
+	for (unsigned w = 0; w < DIRTY_PAGES / 64; w++) {
+		assert_int_equal(seen[w] & bits[w], 0);
+		assert_int_equal(seen[w] | bits[w], ~0ul);
+	}
+	assert_int_equal(total, DIRTY_PAGES);
+	gm_destroy(&gm);
+}
+
 static void test_uaddr(void **state)
 {
 	(void)state;
@@ -395,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirty_by_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_dirty, setup, teardown),
 		cmocka_unit_test(test_dirty_words),
+		cmocka_unit_test(test_dirty_concurrent),
 		cmocka_unit_test(test_uaddr),
 		cmocka_unit_test_setup_teardown(test_memfd_shared, setup, teardown),
 		cmocka_unit_test(test_destroy_reinit),
