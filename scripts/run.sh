@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make run`: builds vireo and the default guest, then boots the guest with a shell on this
+# terminal. With /dev/kvm and a vireo that has `run`, vireo boots it; otherwise QEMU does,
+# under software emulation (TCG), and says so.
+#   make run CMD="uname -a"     runs that command in the guest instead of a shell, prints its
+#                               output and exits with its status (no terminal needed)
+#   CPUS=N MEMORY=SIZE          guest size (1, 256M)
+# Leave the shell with `exit` (the guest powers off); under QEMU, Ctrl-A X also quits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/lib/qemu.sh
+
+CMD=${CMD:-}
+CPUS=${CPUS:-1}
+MEMORY=${MEMORY:-256M}
+
+make -s -j"$(nproc)" vireo
+bash scripts/make-guest.sh
+
+# run_captured COMMAND...: runs COMMAND with its output on stdout and, when CMD was given,
+# exits with the guest command's status from "vireo-guest: exit N".
+run_captured() {
+	if [ -z "$CMD" ]; then exec "$@"; fi
+	local out rc=0 status
+	out=$(mktemp)
+	"$@" </dev/null | tee "$out" || rc=$?
+	status=$(guest_exit_status "$out") || status=""
+	rm -f "$out"
+	if [ -z "$status" ]; then
+		echo "run: the guest printed no 'vireo-guest: exit N' (boot status $rc)" >&2
+		exit 1
+	fi
+	exit "$status"
+}
+
+if [ -c /dev/kvm ] && build/vireo run --help >/dev/null 2>&1; then
+	echo "run: booting the default guest with vireo on KVM"
+	# kvm-clock gives the guest its TSC rate: no tsc_early_khz under KVM.
+	run_captured build/vireo run --kernel build/guest/vmlinuz \
+		--initrd build/guest/initramfs.cpio.gz \
+		--cmdline "$(GUEST_TSC_KHZ='' guest_cmdline "$CMD")" \
+		--cpus "$CPUS" --memory "$MEMORY" --console stdio
+fi
+
+if [ ! -c /dev/kvm ]; then why="no /dev/kvm"; else why="VMM not built (no 'vireo run')"; fi
+echo "run: $why: booting under QEMU software emulation (no-KVM mode)"
+QEMU_CPUS=$CPUS QEMU_MEM=$MEMORY qemu_argv "$CMD"
+if [ -t 0 ] && [ -z "$CMD" ]; then
+	echo "run: leave with 'exit' in the guest, or Ctrl-A X"
+	console=(-serial mon:stdio)
+else
+	console=(-chardev stdio,id=con,signal=off -serial chardev:con)
+fi
+run_captured "${QEMU_ARGV[@]}" "${console[@]}"
