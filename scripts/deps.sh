@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-  gcc make clang libclang-rt-14-dev pkg-config  # compilers; clang's runtime for fuzzers/sanitizers
+  gcc libc6-dev make clang libclang-rt-14-dev pkg-config  # compilers; clang's runtime for fuzzers/sanitizers
   libcmocka-dev liburing-dev libjson-c-dev libseccomp-dev  # libraries linked into vireo and tests
   busybox-static cpio kmod zstd xz-utils  # building the default guest image
   qemu-system-x86 qemu-system-common qemu-utils  # the no-KVM peer: QEMU under TCG
