@@ -8,6 +8,22 @@
  * vq->last_error and marks the queue broken (the owner then sets DEVICE_NEEDS_RESET); later
  * calls do nothing until vq_reset(). It never crashes and never yields a pointer outside
  * guest memory.
+ *
+ * Threads: one queue is used by one thread at a time (the device's worker, or the vhost-user
+ * queue thread); there are no locks on the hot path. vq_pop/vq_push do no allocation.
+ * Ring host pointers are mapped once at vq_setup(): after the memory map changes (vhost-user
+ * SET_MEM_TABLE, IOTLB invalidation of the rings) call vq_setup() again with the same
+ * addresses and then vq_set_state() with what vq_get_state() returned.
+ *
+ * Memory ordering (virtio 1.2 2.7.13/2.8.21): the avail index (packed: the head's flags) is
+ * read with acquire semantics before ring entries and descriptors; each descriptor is copied
+ * once into a local before it is checked (no double fetch); a used element is written before
+ * the used index (packed: id/len before flags) with release semantics; a full fence sits
+ * between publishing used entries and reading used_event/flags, and between publishing
+ * avail_event/flags and re-reading the avail index.
+ *
+ * Lifecycle: vq_setup() -> ready; a broken chain -> broken (pops and pushes return -EIO);
+ * vq_reset() -> not ready (as after a device reset); vq_setup() makes it usable again.
  */
 #ifndef VIREO_VIRTIO_VIRTQUEUE_H
 #define VIREO_VIRTIO_VIRTQUEUE_H
@@ -25,19 +41,21 @@
 enum vq_error {
 	VQ_OK = 0,
 	VQ_ERR_AVAIL_IDX,        /* avail->idx moved more than the queue size */
-	VQ_ERR_HEAD_RANGE,       /* head index >= queue size */
+	VQ_ERR_HEAD_RANGE,       /* head index (packed: buffer id) >= queue size */
 	VQ_ERR_DESC_ADDR,        /* buffer not (fully) in guest memory / not mapped by the IOTLB */
 	VQ_ERR_CHAIN_LOOP,       /* chain longer than the table: a loop */
 	VQ_ERR_NEXT_RANGE,       /* next index >= table size */
 	VQ_ERR_INDIRECT_LEN,     /* indirect table length 0, not a multiple of 16, or too large */
 	VQ_ERR_INDIRECT_ADDR,    /* indirect table not in guest memory */
 	VQ_ERR_NESTED_INDIRECT,  /* indirect descriptor inside an indirect table */
-	VQ_ERR_INDIRECT_NEXT,    /* indirect descriptor with NEXT set (split) */
+	VQ_ERR_INDIRECT_NEXT,    /* indirect descriptor with NEXT set (packed: or in a chain) */
 	VQ_ERR_READ_AFTER_WRITE, /* device-readable descriptor after a device-writable one */
 	VQ_ERR_TOO_MANY_IOV,     /* more than VQ_MAX_IOV buffers */
-	VQ_ERR_TOTAL_LEN,        /* total chain length over 4 GiB */
+	VQ_ERR_TOTAL_LEN,        /* total chain length over 4 GiB - 1 (used len is 32 bits) */
 	VQ_ERR_USED_ID,          /* vq_push of an id that is not in flight */
 	VQ_ERR_RING_ADDR,        /* ring not in guest memory or misaligned (vq_setup) */
+	VQ_ERR_RING_SIZE,        /* bad queue size (vq_setup), bad packed index (vq_set_state) */
+	VQ_ERR_HEAD_BUSY,        /* head (packed: buffer id) already popped and not yet pushed */
 	VQ_ERR_COUNT
 };
 const char *vq_error_name(enum vq_error e);
@@ -53,8 +71,11 @@ struct vq_iotlb {
 };
 
 /* One request popped from the ring: device-readable buffers first (iov[0..out_num)), then
- * device-writable ones (iov[out_num..out_num+in_num)). in_gpa[] holds the guest address of
- * each writable buffer so that vq_push can mark what the device wrote dirty. */
+ * device-writable ones (iov[out_num..out_num+in_num)). in_gpa[k] holds the guest-physical
+ * address of writable buffer iov[out_num + k] so that vq_push can mark what the device wrote
+ * dirty. A descriptor crossing two adjacent memory regions (or IOTLB mappings) yields several
+ * iovecs. Zero-length descriptors yield none. The struct is large (24 KiB): keep it in the
+ * device's state, not on a small stack. */
 struct vq_elem {
 	uint16_t id;        /* split: head index; packed: buffer id */
 	uint16_t ndescs;    /* packed: descriptors the chain took in the ring */
@@ -83,30 +104,52 @@ struct virtqueue {
 	bool signalled_used_valid;
 	uint16_t inflight;                         /* popped, not yet pushed */
 	uint64_t errors;                           /* chains refused since setup */
+	/* Added by the implementation (private): */
+	uint16_t shadow_avail_idx;                 /* split: avail->idx as last read */
+	bool no_notify;                            /* vq_enable_notify(false) in force */
+	uint64_t desc_gpa, avail_gpa, used_gpa;    /* the rings' guest-physical addresses */
+	uint64_t inflight_map[VQ_MAX_SIZE / 64];   /* bit per head/buffer id popped, not pushed */
 };
 
 /* Driver features that change the rings (VIRTIO_F_RING_PACKED, VIRTIO_RING_F_EVENT_IDX,
- * VIRTIO_RING_F_INDIRECT_DESC) are read from `features`. Checks the size and that the three
- * rings lie in guest memory with the right alignment. Returns 0 or -EINVAL (last_error set). */
+ * VIRTIO_RING_F_INDIRECT_DESC) are read from `features`. Checks the size (split: power of two
+ * up to VQ_MAX_SIZE; packed: 1..VQ_MAX_SIZE), the alignment (split: desc 16, avail 2, used 4;
+ * packed: desc 16, event structures 4) and that each ring lies, as one contiguous range, in
+ * one guest memory region (through the IOTLB when set: READ for desc/avail, WRITE for used,
+ * both for the packed descriptor ring; the used ring may not be in a read-only region).
+ * Resets all indices (packed wrap counters start at 1). Returns 0 or -EINVAL (last_error:
+ * VQ_ERR_RING_SIZE or VQ_ERR_RING_ADDR; the queue stays not ready). An indirect descriptor is
+ * accepted even without VIRTIO_RING_F_INDIRECT_DESC (it is checked all the same). */
 int vq_setup(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotlb *iotlb,
 	     uint16_t size, uint64_t desc, uint64_t avail, uint64_t used, uint64_t features);
+/* Back to not ready, as after a device reset: indices, in-flight set, error and broken state
+ * cleared; gm and iotlb kept. */
 void vq_reset(struct virtqueue *vq);
 
-/* 1: *e holds a request; 0: ring empty; -EIO: broken chain or ring (vq->last_error). */
+/* 1: *e holds a request; 0: ring empty (or queue not ready); -EIO: broken chain or ring
+ * (vq->last_error). Each popped id is in flight until vq_push or vq_unpop. */
 int vq_pop(struct virtqueue *vq, struct vq_elem *e);
-/* Return a request with `written` bytes written into its writable buffers (marked dirty).
- * Returns 0 or -EIO. Several pushes may be followed by one vq_should_notify(). */
+/* Return a request with `written` bytes written into its writable buffers: exactly those
+ * bytes (clamped to in_len), in iovec order, and the used entry are marked dirty. Returns 0,
+ * or -EIO when the queue is broken or not ready, or e->id is not in flight (VQ_ERR_USED_ID,
+ * which also breaks the queue). Several pushes may be followed by one vq_should_notify(). */
 int vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t written);
-/* Put a popped request back (e.g. no receive buffer space yet): the next pop returns it. */
+/* Put a popped request back (e.g. no receive buffer space yet): the next pop returns it.
+ * Only the most recently popped requests, in reverse order of popping. */
 void vq_unpop(struct virtqueue *vq, const struct vq_elem *e);
 /* Whether the driver wants an interrupt now (EVENT_IDX / NO_INTERRUPT / packed event
  * suppression); call after pushing, before signalling. */
 bool vq_should_notify(struct virtqueue *vq);
 /* Ask for (or stop asking for) kicks while the device polls (VRING_USED_F_NO_NOTIFY /
- * avail event). Returns true when the ring is non-empty after enabling (race check). */
+ * avail event). Returns true when the ring is non-empty after enabling (race check): then
+ * pop again. With kicks enabled, a vq_pop that finds the ring empty also republishes the
+ * avail event (EVENT_IDX) and re-checks after a full fence, so "pop until 0, wait for a
+ * kick" never misses a buffer. Kicks are enabled after vq_setup. */
 bool vq_enable_notify(struct virtqueue *vq, bool enable);
 bool vq_empty(struct virtqueue *vq);
 
+/* Indices for GET/SET_VRING_BASE and snapshots. vq_set_state (after vq_setup) forgets the
+ * in-flight set; a packed index >= size breaks the queue (VQ_ERR_RING_SIZE). */
 void vq_get_state(const struct virtqueue *vq, struct vq_state *st);
 void vq_set_state(struct virtqueue *vq, const struct vq_state *st);
 
