@@ -48,34 +48,36 @@ void vq_reset(struct virtqueue *vq)
 	vq->iotlb = iotlb;
 }
 
-static int setup_fail(struct virtqueue *vq, enum vq_error err)
+/* Checks size and alignment and maps the three rings, each as one contiguous range. */
+static enum vq_error map_rings(struct virtqueue *vq)
 {
-	vq->last_error = err;
-	vq->ready = false;
-	vq->desc = vq->avail = vq->used = NULL;
-	return -EINVAL;
-}
+	uint64_t n = vq->size, avail_len = 4, used_len = 4;
+	int desc_access = VQ_ACCESS_READ | VQ_ACCESS_WRITE;
 
-static int split_setup(struct virtqueue *vq)
-{
-	uint64_t n = vq->size;
-
-	if (n == 0 || n > VQ_MAX_SIZE || (n & (n - 1)))
-		return setup_fail(vq, VQ_ERR_RING_SIZE);
-	if (vq->desc_addr % 16 || vq->avail_addr % 2 || vq->used_addr % 4)
-		return setup_fail(vq, VQ_ERR_RING_ADDR);
-	vq->desc = vq_map_range(vq, vq->desc_addr, 16 * n, VQ_ACCESS_READ, &vq->desc_gpa);
-	vq->avail = vq_map_range(vq, vq->avail_addr, 6 + 2 * n, VQ_ACCESS_READ, &vq->avail_gpa);
-	vq->used = vq_map_range(vq, vq->used_addr, 6 + 8 * n, VQ_ACCESS_WRITE, &vq->used_gpa);
-	if (!vq->desc || !vq->avail || !vq->used)
-		return setup_fail(vq, VQ_ERR_RING_ADDR);
-	vq->ready = true;
-	return 0;
+	if (n == 0 || n > VQ_MAX_SIZE || (!vq->packed && (n & (n - 1))))
+		return VQ_ERR_RING_SIZE;
+	if (vq->desc_addr % 16 || vq->avail_addr % (vq->packed ? 4 : 2) || vq->used_addr % 4)
+		return VQ_ERR_RING_ADDR;
+	if (!vq->packed) {
+		avail_len = 6 + 2 * n;
+		used_len = 6 + 8 * n;
+		desc_access = VQ_ACCESS_READ;
+	}
+	vq->desc = vq_map_range(vq, vq->desc_addr, 16 * n, desc_access, &vq->desc_gpa);
+	vq->avail = vq_map_range(vq, vq->avail_addr, avail_len, VQ_ACCESS_READ, &vq->avail_gpa);
+	vq->used = vq_map_range(vq, vq->used_addr, used_len, VQ_ACCESS_WRITE, &vq->used_gpa);
+	if (!vq->desc || !vq->avail || !vq->used) {
+		vq->desc = vq->avail = vq->used = NULL;
+		return VQ_ERR_RING_ADDR;
+	}
+	return VQ_OK;
 }
 
 int vq_setup(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotlb *iotlb,
 	     uint16_t size, uint64_t desc, uint64_t avail, uint64_t used, uint64_t features)
 {
+	enum vq_error err;
+
 	vq->gm = gm;
 	vq->iotlb = iotlb;
 	vq_reset(vq);
@@ -86,7 +88,30 @@ int vq_setup(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotl
 	vq->desc_addr = desc;
 	vq->avail_addr = avail;
 	vq->used_addr = used;
-	return vq->packed ? vq_packed_setup(vq) : split_setup(vq);
+	err = map_rings(vq);
+	if (err) {
+		vq->last_error = err;
+		return -EINVAL;
+	}
+	vq->avail_wrap = vq->used_wrap = vq->packed; /* packed wrap counters start at 1 */
+	vq->ready = true;
+	return 0;
+}
+
+int vq_remap(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotlb *iotlb)
+{
+	enum vq_error err;
+
+	vq->gm = gm;
+	vq->iotlb = iotlb;
+	if (!vq->ready)
+		return 0;
+	err = map_rings(vq);
+	if (err) {
+		vq_fail(vq, err);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* ---- split ring ---- */

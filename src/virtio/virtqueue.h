@@ -12,8 +12,7 @@
  * Threads: one queue is used by one thread at a time (the device's worker, or the vhost-user
  * queue thread); there are no locks on the hot path. vq_pop/vq_push do no allocation.
  * Ring host pointers are mapped once at vq_setup(): after the memory map changes (vhost-user
- * SET_MEM_TABLE, IOTLB invalidation of the rings) call vq_setup() again with the same
- * addresses and then vq_set_state() with what vq_get_state() returned.
+ * SET_MEM_TABLE, IOTLB invalidation of the rings) call vq_remap().
  *
  * Memory ordering (virtio 1.2 2.7.13/2.8.21): the avail index (packed: the head's flags) is
  * read with acquire semantics before ring entries and descriptors; each descriptor is copied
@@ -122,6 +121,11 @@ struct virtqueue {
  * accepted even without VIRTIO_RING_F_INDIRECT_DESC (it is checked all the same). */
 int vq_setup(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotlb *iotlb,
 	     uint16_t size, uint64_t desc, uint64_t avail, uint64_t used, uint64_t features);
+/* The memory map or IOTLB changed under a live queue: map the rings again at the same
+ * addresses, keeping indices and the in-flight set (vq_setup would forget which requests are
+ * in flight). Returns 0, or -EINVAL and the queue is broken (VQ_ERR_RING_ADDR). Requests
+ * popped before still hold iovecs into the old mapping: drain them before unmapping it. */
+int vq_remap(struct virtqueue *vq, struct guest_memory *gm, const struct vq_iotlb *iotlb);
 /* Back to not ready, as after a device reset: indices, in-flight set, error and broken state
  * cleared; gm and iotlb kept. */
 void vq_reset(struct virtqueue *vq);

@@ -32,28 +32,6 @@ static inline bool desc_is_avail(uint16_t flags, bool wrap)
 	return !!(flags & F_AVAIL) == wrap && !!(flags & F_USED) != wrap;
 }
 
-int vq_packed_setup(struct virtqueue *vq)
-{
-	uint64_t n = vq->size;
-
-	if (n == 0 || n > VQ_MAX_SIZE)
-		return vq->last_error = VQ_ERR_RING_SIZE, -EINVAL;
-	if (vq->desc_addr % 16 || vq->avail_addr % 4 || vq->used_addr % 4)
-		return vq->last_error = VQ_ERR_RING_ADDR, -EINVAL;
-	vq->desc = vq_map_range(vq, vq->desc_addr, 16 * n, VQ_ACCESS_READ | VQ_ACCESS_WRITE,
-				&vq->desc_gpa);
-	vq->avail = vq_map_range(vq, vq->avail_addr, 4, VQ_ACCESS_READ, &vq->avail_gpa);
-	vq->used = vq_map_range(vq, vq->used_addr, 4, VQ_ACCESS_WRITE, &vq->used_gpa);
-	if (!vq->desc || !vq->avail || !vq->used) {
-		vq->desc = vq->avail = vq->used = NULL;
-		vq->last_error = VQ_ERR_RING_ADDR;
-		return -EINVAL;
-	}
-	vq->avail_wrap = vq->used_wrap = true;
-	vq->ready = true;
-	return 0;
-}
-
 /* Acquire: the chain's descriptors are read after the head's flags said "available". */
 static bool next_is_avail(struct virtqueue *vq)
 {

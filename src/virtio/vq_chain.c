@@ -56,15 +56,17 @@ int vq_fail(struct virtqueue *vq, enum vq_error err)
 static uint64_t map_gpa(struct virtqueue *vq, uint64_t gpa, uint64_t len, bool write,
 			void **hva)
 {
-	uint64_t n = gm_translate_partial(vq->gm, gpa, len, hva);
+	const struct gm_region *r;
+	uint64_t room;
 
-	if (n && write) {
-		const struct gm_region *r = gm_find_region(vq->gm, gpa);
-
-		if (!r || (r->flags & GM_REGION_READONLY))
-			return 0;
-	}
-	return n;
+	if (!write)
+		return gm_translate_partial(vq->gm, gpa, len, hva);
+	r = gm_find_region(vq->gm, gpa);
+	if (!r || (r->flags & GM_REGION_READONLY))
+		return 0;
+	room = r->size - (gpa - r->gpa);
+	*hva = r->hva + (gpa - r->gpa);
+	return len < room ? len : room;
 }
 
 void *vq_map_range(struct virtqueue *vq, uint64_t addr, uint64_t len, int access,
@@ -77,15 +79,12 @@ void *vq_map_range(struct virtqueue *vq, uint64_t addr, uint64_t len, int access
 		return NULL;
 	if (vq->iotlb && vq->iotlb->xlate(vq->iotlb->opaque, addr, len, access, &g) < len)
 		return NULL;
-	p = gm_translate(vq->gm, g, len);
+	if (access & VQ_ACCESS_WRITE)
+		p = gm_translate_writable(vq->gm, g, len);
+	else
+		p = gm_translate(vq->gm, g, len);
 	if (!p)
 		return NULL;
-	if (access & VQ_ACCESS_WRITE) {
-		const struct gm_region *r = gm_find_region(vq->gm, g);
-
-		if (!r || (r->flags & GM_REGION_READONLY))
-			return NULL;
-	}
 	*gpa = g;
 	return p;
 }

@@ -108,7 +108,6 @@ void *vq_map_range(struct virtqueue *vq, uint64_t addr, uint64_t len, int access
 		   uint64_t *gpa);
 
 /* Packed ring halves, called by the public functions in virtqueue.c. */
-int vq_packed_setup(struct virtqueue *vq);
 int vq_packed_pop(struct virtqueue *vq, struct vq_elem *e);
 int vq_packed_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t written);
 void vq_packed_unpop(struct virtqueue *vq, const struct vq_elem *e);
