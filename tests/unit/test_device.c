@@ -589,6 +589,53 @@ static void test_needs_reset_after_broken_chain(void **state)
 	assert_false(status(fx) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static uint64_t xlate_identity(void *opaque, uint64_t iova, uint64_t len, int access,
+			       uint64_t *gpa)
+{
+	(void)access;
+	++*(unsigned *)opaque;
+	*gpa = iova;
+	return len;
+}
+
+static uint64_t xlate_nothing(void *opaque, uint64_t iova, uint64_t len, int access,
+			      uint64_t *gpa)
+{
+	(void)opaque, (void)iova, (void)len, (void)access, (void)gpa;
+	return 0;
+}
+
+/* vhost-user helpers: an IOTLB in front of new queues; live queues remapped in place. */
+static void test_iotlb_and_remap(void **state)
+{
+	struct fx *fx = *state;
+	unsigned lookups = 0;
+	struct vq_iotlb ident = { xlate_identity, &lookups }, none = { xlate_nothing, NULL };
+	struct virtio_vq_state st;
+
+	virtio_device_set_iotlb(fx->dev, &ident);
+	live_device(fx);
+	assert_true(lookups > 0); /* the rings were translated */
+	post(fx, 0, 0, 1);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(used_idx(fx), 1);
+	/* Remapping keeps the indices: the next request lands in used slot 1. */
+	assert_int_equal(virtio_device_remap_queues(fx->dev), 0);
+	assert_int_equal(fx->ops->get_vq_state(fx->dev, 0, &st), 0);
+	assert_int_equal(st.last_avail_idx, 1);
+	post(fx, 1, 1, 2);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(used_idx(fx), 2);
+	assert_int_equal(fx->t.popped, 2);
+	assert_false(status(fx) & VIRTIO_STATUS_NEEDS_RESET);
+	/* Rings no longer reachable: the device asks for a reset. */
+	virtio_device_set_iotlb(fx->dev, &none);
+	assert_int_equal(virtio_device_remap_queues(fx->dev), -EIO);
+	assert_true(status(fx) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(fx->config_cbs, 1);
+	virtio_device_set_iotlb(fx->dev, NULL);
+}
+
 static void test_init_refuses_bad_class(void **state)
 {
 	struct virtio_device vdev;
@@ -627,6 +674,7 @@ int main(void)
 		T(test_reset_clears_everything),
 		T(test_kicks_ignored_until_driver_ok),
 		T(test_needs_reset_after_broken_chain),
+		T(test_iotlb_and_remap),
 		cmocka_unit_test(test_init_refuses_bad_class),
 #undef T
 	};
