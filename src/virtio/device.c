@@ -675,18 +675,11 @@ int virtio_device_remap_queues(void *dev)
 	vdev_lock(vdev);
 	for (unsigned i = 0; i < vdev->cls->num_queues; i++) {
 		struct virtio_queue_slot *q = &vdev->queues[i];
-		struct vq_state st;
 
-		if (!q->ready)
-			continue;
-		vq_get_state(&q->vq, &st);
-		if (vq_setup(&q->vq, vdev->gm, vdev->iotlb, (uint16_t)q->num, q->desc, q->driver,
-			     q->device, vdev->driver_features) < 0) {
+		if (q->ready && vq_remap(&q->vq, vdev->gm, vdev->iotlb) < 0) {
 			virtio_device_fail(vdev, i, "rings unreachable after a memory map change");
 			ret = -EIO;
-			continue;
 		}
-		vq_set_state(&q->vq, &st);
 	}
 	vdev_unlock(vdev);
 	return ret;

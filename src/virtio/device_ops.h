@@ -189,9 +189,9 @@ bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit);
 
 /* For a vhost-user server in front of an in-process device (dev is the struct virtio_device).
  * set_iotlb: put an IOTLB in front of guest memory for queues made ready from now on (NULL:
- * none). remap_queues: the memory map or IOTLB changed under live queues: set each ready queue
- * up again on the same addresses, keeping its indices; a queue whose rings are no longer
- * reachable fails the device (NEEDS_RESET). Returns 0 or -EIO. Both take vdev->lock. */
+ * none). remap_queues: the memory map or IOTLB changed under live queues: vq_remap() each ready
+ * queue (same addresses, indices and in-flight requests kept); a queue whose rings are no
+ * longer reachable fails the device (NEEDS_RESET). Returns 0 or -EIO. Both take vdev->lock. */
 void virtio_device_set_iotlb(void *dev, const struct vq_iotlb *iotlb);
 int virtio_device_remap_queues(void *dev);
 
