@@ -155,6 +155,7 @@ static void device_reset_locked(struct virtio_device *vdev)
 		slot_clear(vdev, &vdev->queues[i]);
 	vdev->status = 0;
 	vdev->driver_features = 0;
+	vdev->quiesced = false;
 }
 
 /* Whether bit, about to be added, has its predecessor in the new status (3.1.1). */
@@ -452,7 +453,7 @@ static void op_kick_vq(void *dev, unsigned idx)
 
 	vdev_lock(vdev);
 	q = slot_of(vdev, idx);
-	if (q && q->ready &&
+	if (q && q->ready && !vdev->quiesced &&
 	    (vdev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET |
 			     VIRTIO_STATUS_FAILED)) == VIRTIO_STATUS_DRIVER_OK &&
 	    vdev->cls->queue_notify)
@@ -683,4 +684,15 @@ int virtio_device_remap_queues(void *dev)
 	}
 	vdev_unlock(vdev);
 	return ret;
+}
+
+void virtio_device_quiesce(void *dev)
+{
+	struct virtio_device *vdev = to_vdev(dev);
+
+	vdev_lock(vdev);
+	if (!vdev->quiesced && vdev->cls->reset)
+		vdev->cls->reset(vdev);
+	vdev->quiesced = true;
+	vdev_unlock(vdev);
 }

@@ -35,6 +35,9 @@
  * an ioeventfd thread for kicks, the vhost-user server's loop) without locking of its own.
  * kick_vq runs the class's queue_notify under vdev->lock: a reset cannot pull the queue away
  * mid-request, and devices keep queue_notify short (hand long work to their own threads).
+ * A device thread that touches a queue outside queue_notify (an I/O completion pushing used
+ * entries) either holds vdev->lock while it does, or is stopped by the class's reset before
+ * that returns; a virtqueue itself has no lock (one user at a time, see virtqueue.h).
  * Devices call virtio_device_notify/fail/config_changed with or without the lock held (it is
  * recursive). The queue and config callbacks therefore run under vdev->lock: they must only
  * signal (irqfd write, KVM_IRQ_LINE, eventfd) and never call back into the ops from another
@@ -132,7 +135,8 @@ struct virtio_device_class {
 	/* The driver kicked queue idx (may be called from any thread). */
 	void (*queue_notify)(struct virtio_device *vdev, unsigned idx);
 	/* Stop all processing and drop in-flight state: called on reset before queues clear.
-	 * When it returns, no thread of the device touches the queues any more. */
+	 * When it returns, no thread of the device touches the queues any more. May be called
+	 * twice in a row (virtio_device_quiesce, then the reset). */
 	void (*reset)(struct virtio_device *vdev);
 	/* Optional: free vdev->priv; called by virtio_device_destroy() after reset. */
 	void (*destroy)(struct virtio_device *vdev);
@@ -161,6 +165,7 @@ struct virtio_device {
 	virtio_config_cb config_cb;
 	void *config_cb_opaque;
 	void *priv;                   /* the device kind's state */
+	bool quiesced;                /* virtio_device_quiesce() until the next reset */
 };
 
 /* The ops for in-process devices: transports use {&virtio_device_ops_inproc, vdev}. */
@@ -194,5 +199,9 @@ bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit);
  * longer reachable fails the device (NEEDS_RESET). Returns 0 or -EIO. Both take vdev->lock. */
 void virtio_device_set_iotlb(void *dev, const struct vq_iotlb *iotlb);
 int virtio_device_remap_queues(void *dev);
+/* Stop the device's processing (the class's reset: in-flight work completes or is dropped)
+ * while the queues stay as they are, so get_vq_state still reads the live indices (vhost-user
+ * GET_VRING_BASE). Kicks stay ignored until the next reset and set-up. Takes vdev->lock. */
+void virtio_device_quiesce(void *dev);
 
 #endif

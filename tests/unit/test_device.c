@@ -636,6 +636,34 @@ static void test_iotlb_and_remap(void **state)
 	virtio_device_set_iotlb(fx->dev, NULL);
 }
 
+/* vhost-user GET_VRING_BASE: processing stops, the live indices stay readable. */
+static void test_quiesce(void **state)
+{
+	struct fx *fx = *state;
+	struct virtio_vq_state st;
+
+	live_device(fx);
+	post(fx, 0, 0, 1);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(fx->t.popped, 1);
+	virtio_device_quiesce(fx->dev);
+	assert_int_equal(fx->t.resets, 1);
+	assert_true(fx->ops->get_vq_ready(fx->dev, 0));
+	assert_int_equal(fx->ops->get_vq_state(fx->dev, 0, &st), 0);
+	assert_int_equal(st.last_avail_idx, 1);
+	assert_int_equal(st.used_idx, 1);
+	post(fx, 1, 1, 2);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(fx->t.popped, 1);   /* ignored while quiesced */
+	fx->ops->reset(fx->dev);
+	check_clean(fx);
+	assert_int_equal(gm_write(&fx->gm, AVAIL, &(uint32_t){ 0 }, 4), 0);
+	live_device(fx);
+	post(fx, 1, 0, 1);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(fx->t.popped, 2);
+}
+
 static void test_init_refuses_bad_class(void **state)
 {
 	struct virtio_device vdev;
@@ -675,6 +703,7 @@ int main(void)
 		T(test_kicks_ignored_until_driver_ok),
 		T(test_needs_reset_after_broken_chain),
 		T(test_iotlb_and_remap),
+		T(test_quiesce),
 		cmocka_unit_test(test_init_refuses_bad_class),
 #undef T
 	};
