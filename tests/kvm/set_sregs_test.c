@@ -247,8 +247,13 @@ int main(void)
 		return 1;
 	}
 	run_phase(vcpu, &caps, "before SET_CPUID2");
-	check(ioctl(vcpu, KVM_SET_CPUID2, guest) == 0, "after SET_CPUID2", "%s",
-	      "KVM_SET_CPUID2 accepts vireo's vCPU table");
+	{
+		struct x86_caps caps2;
+		int r = cpuid_set_vcpu(vcpu, sup, &cc, 0, &caps2, err, sizeof(err));
+
+		check(r == 0 && !memcmp(&caps, &caps2, sizeof(caps)), "after SET_CPUID2", "%s",
+		      r ? err : "cpuid_set_vcpu: KVM_SET_CPUID2 accepts vireo's vCPU table");
+	}
 	run_phase(vcpu, &caps, "after SET_CPUID2");
 
 	/* Order independence: state set on a fresh vCPU before KVM_SET_CPUID2 stays. */

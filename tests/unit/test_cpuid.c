@@ -237,6 +237,15 @@ static void test_errors(void **state)
 	cc.ncpus = 1;
 	sup->nent = 0; /* no leaf 0 / 1 */
 	assert_int_equal(cpuid_build(sup, &cc, 0, out), -EINVAL);
+	sup->nent = N_EPYC;
+	{
+		char err[160];
+
+		/* The KVM_SET_CPUID2 step without KVM: its error names vCPU and ioctl. */
+		assert_int_equal(cpuid_set_vcpu(-1, sup, &cc, 0, NULL, err, sizeof(err)), -EBADF);
+		assert_string_equal(err, "vcpu0: KVM_SET_CPUID2: Bad file descriptor");
+		assert_int_equal(cpuid_set_vcpu(-1, sup, &cc, 1, NULL, err, sizeof(err)), -EINVAL);
+	}
 	free(out);
 	free(sup);
 }

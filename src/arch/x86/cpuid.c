@@ -4,9 +4,12 @@
 #include "arch/x86/cpuid.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+
+#include "arch/x86/sregs.h"
 
 #define CPUID_1_ECX_X2APIC	(1u << 21)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
@@ -266,4 +269,32 @@ int cpuid_build(const struct kvm_cpuid2 *sup, const struct cpuid_config *cc, uns
 	}
 	out->nent = n;
 	return 0;
+}
+
+int cpuid_set_vcpu(int vcpu_fd, const struct kvm_cpuid2 *sup, const struct cpuid_config *cc,
+		   unsigned int cpu, struct x86_caps *caps, char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *c = cpuid_alloc(sup->nent + CPUID_EXTRA_ENTRIES);
+	char tmp[160];
+	int r;
+
+	if (!err || !errlen) {
+		err = tmp;
+		errlen = sizeof(tmp);
+	}
+	if (!c) {
+		snprintf(err, errlen, "vcpu%u: CPUID table: %s", cpu, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	r = cpuid_build(sup, cc, cpu, c);
+	if (r) {
+		snprintf(err, errlen, "vcpu%u: building CPUID: %s", cpu, strerror(-r));
+	} else if (ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "vcpu%u: KVM_SET_CPUID2: %s", cpu, strerror(-r));
+	} else if (caps) {
+		x86_caps_from_cpuid(caps, c);
+	}
+	free(c);
+	return r;
 }

@@ -17,15 +17,18 @@
  *	struct kvm_cpuid2 *sup = cpuid_get_supported(kvm_fd);        (once per VM)
  *	struct cpuid_config cc = { .ncpus = n,
  *		.tsc_deadline = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0 };
- *	struct kvm_cpuid2 *c = cpuid_alloc(sup->nent + CPUID_EXTRA_ENTRIES);
- *	cpuid_build(sup, &cc, i, c);  ioctl(vcpu_fd, KVM_SET_CPUID2, c);  free(c);
- *	free(sup);
+ *	struct x86_caps caps;  char err[160];
+ *	if (cpuid_set_vcpu(vcpu_fd, sup, &cc, i, &caps, err, sizeof(err))) pr_err("%s", err);
+ *	   (= cpuid_alloc + cpuid_build + KVM_SET_CPUID2 + x86_caps_from_cpuid)
+ *	... sregs_set(vcpu_fd, &sregs, &caps, err, sizeof(err)) for the boot registers
+ *	free(sup);				(after the last vCPU)
  */
 #ifndef VIREO_ARCH_X86_CPUID_H
 #define VIREO_ARCH_X86_CPUID_H
 
 #include <linux/kvm.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Entries cpuid_build() may add beyond the supported table. */
@@ -60,6 +63,13 @@ struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
  * leaves 0 and 1) or -ENOSPC. */
 int cpuid_build(const struct kvm_cpuid2 *sup, const struct cpuid_config *cc, unsigned int cpu,
 		struct kvm_cpuid2 *out);
+
+struct x86_caps;
+/* The per-vCPU step in one call: build vCPU cpu's table from sup, KVM_SET_CPUID2 it on
+ * vcpu_fd and, when caps is not NULL, fill caps from that very table (for sregs_set()).
+ * Returns 0 or -errno with a message in err ("vcpu3: KVM_SET_CPUID2: ..."). */
+int cpuid_set_vcpu(int vcpu_fd, const struct kvm_cpuid2 *sup, const struct cpuid_config *cc,
+		   unsigned int cpu, struct x86_caps *caps, char *err, size_t errlen);
 
 /* The entry for (function, index) in t, or NULL. index is ignored for entries without
  * KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */
