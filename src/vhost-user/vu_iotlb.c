@@ -1,0 +1,173 @@
+/* vhost-user IOTLB (S10): with VIRTIO_F_ACCESS_PLATFORM negotiated, every address the device
+ * uses (rings and buffers) is an IOVA. The device reaches guest memory only through entries
+ * the front-end sent with IOTLB_MSG updates, each with access permissions; invalidations
+ * remove them. A miss is reported to the front-end on the backend-request channel and the
+ * device thread waits (bounded) for the update; without one the access is refused.
+ *
+ * The table is a small cache: overlapping and invalidated entries are dropped whole, and
+ * when it is full the oldest entry goes (a later miss brings it back).
+ */
+#include "vhost-user/vu_internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define VU_IOTLB_MISS_WAIT_MS 1000
+
+bool vu_iotlb_active(const struct vu_server *s)
+{
+	return s->set_iotlb && vu_has_feature(s, VIRTIO_F_ACCESS_PLATFORM);
+}
+
+int vu_ring_addr_to_gpa(struct vu_server *s, uint64_t addr, uint64_t len, uint64_t *gpa)
+{
+	if (vu_iotlb_active(s)) {
+		*gpa = addr; /* an IOVA: the queue translates it through the IOTLB */
+		return 0;
+	}
+	return gm_uaddr_to_gpa(s->gm, addr, len, gpa);
+}
+
+void vu_iotlb_reset(struct vu_server *s)
+{
+	pthread_mutex_lock(&s->iotlb_lock);
+	s->niotlb = 0;
+	pthread_cond_broadcast(&s->iotlb_cond);
+	pthread_mutex_unlock(&s->iotlb_lock);
+	pthread_mutex_lock(&s->backend_lock);
+	if (s->backend_fd >= 0)
+		close(s->backend_fd);
+	s->backend_fd = -1;
+	pthread_mutex_unlock(&s->backend_lock);
+}
+
+static void drop_range(struct vu_server *s, uint64_t iova, uint64_t size)
+{
+	unsigned j = 0;
+
+	for (unsigned i = 0; i < s->niotlb; i++) {
+		struct vu_iotlb_entry *e = &s->iotlb[i];
+
+		if (e->iova < iova + size && iova < e->iova + e->size)
+			continue;
+		s->iotlb[j++] = *e;
+	}
+	s->niotlb = j;
+}
+
+int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m)
+{
+	const struct vhost_iotlb_msg *im = &m->payload.iotlb;
+	uint64_t end;
+
+	if (im->type != VHOST_IOTLB_UPDATE && im->type != VHOST_IOTLB_INVALIDATE) {
+		vu_fail(s, "IOTLB message of an unknown or unexpected type");
+		return -EINVAL;
+	}
+	if (!im->size || __builtin_add_overflow(im->iova, im->size, &end) ||
+	    (im->type == VHOST_IOTLB_UPDATE &&
+	     (__builtin_add_overflow(im->uaddr, im->size, &end) ||
+	      (im->perm & ~VHOST_ACCESS_RW) || !im->perm))) {
+		vu_fail(s, "IOTLB entry empty, overflowing or with bad permissions");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->iotlb_lock);
+	drop_range(s, im->iova, im->size);
+	if (im->type == VHOST_IOTLB_UPDATE) {
+		if (s->niotlb == VU_IOTLB_MAX) {
+			memmove(&s->iotlb[0], &s->iotlb[1], (VU_IOTLB_MAX - 1) * sizeof(s->iotlb[0]));
+			s->niotlb--;
+		}
+		s->iotlb[s->niotlb++] = (struct vu_iotlb_entry){ im->iova, im->size, im->uaddr,
+								 im->perm };
+		pthread_cond_broadcast(&s->iotlb_cond);
+	}
+	pthread_mutex_unlock(&s->iotlb_lock);
+	return 0;
+}
+
+int vu_h_backend_req_fd(struct vu_server *s, struct vu_msg *m)
+{
+	pthread_mutex_lock(&s->backend_lock);
+	if (s->backend_fd >= 0)
+		close(s->backend_fd);
+	s->backend_fd = vu_msg_take_fd(m, 0);
+	pthread_mutex_unlock(&s->backend_lock);
+	return 0;
+}
+
+static const struct vu_iotlb_entry *find(const struct vu_server *s, uint64_t iova, int access)
+{
+	for (unsigned i = 0; i < s->niotlb; i++) {
+		const struct vu_iotlb_entry *e = &s->iotlb[i];
+
+		if (iova >= e->iova && iova - e->iova < e->size && (e->perm & access) == access)
+			return e;
+	}
+	return NULL;
+}
+
+/* Tell the front-end about a miss; false when there is no channel to tell it on. */
+static bool send_miss(struct vu_server *s, uint64_t iova, int access)
+{
+	struct vu_hdr h = { VU_BACKEND_IOTLB_MSG, VU_VERSION, VU_IOTLB_SIZE };
+	struct vhost_iotlb_msg im = { .iova = iova, .perm = (uint8_t)access,
+				      .type = VHOST_IOTLB_MISS };
+	int rc = -ENOTCONN;
+
+	pthread_mutex_lock(&s->backend_lock);
+	if (s->backend_fd >= 0)
+		rc = vu_msg_send(s->backend_fd, &h, &im, NULL, 0);
+	pthread_mutex_unlock(&s->backend_lock);
+	return rc == 0;
+}
+
+/* uaddr (front-end address) to gpa, clipped to the guest memory region holding it. */
+static uint64_t uaddr_to_gpa(const struct guest_memory *gm, uint64_t uaddr, uint64_t len,
+			     uint64_t *gpa)
+{
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		uint64_t off = uaddr - r->uaddr;
+
+		if (uaddr >= r->uaddr && off < r->size) {
+			*gpa = r->gpa + off;
+			return len < r->size - off ? len : r->size - off;
+		}
+	}
+	return 0;
+}
+
+uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, uint64_t *gpa)
+{
+	struct vu_server *s = opaque;
+	const struct vu_iotlb_entry *e;
+	struct timespec deadline;
+	uint64_t n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VU_IOTLB_MISS_WAIT_MS / 1000;
+	pthread_mutex_lock(&s->iotlb_lock);
+	e = find(s, iova, access);
+	if (!e && send_miss(s, iova, access)) {
+		s->iotlb_misses++;
+		while (!(e = find(s, iova, access)) &&
+		       !pthread_cond_timedwait(&s->iotlb_cond, &s->iotlb_lock, &deadline))
+			;
+	}
+	if (e) {
+		uint64_t room = e->size - (iova - e->iova);
+
+		n = uaddr_to_gpa(s->gm, e->uaddr + (iova - e->iova), len < room ? len : room, gpa);
+	}
+	pthread_mutex_unlock(&s->iotlb_lock);
+	if (!n)
+		pr_debug("%s: IOTLB: no %s mapping for iova 0x%llx", s->name,
+			 access & VQ_ACCESS_WRITE ? "writable" : "readable",
+			 (unsigned long long)iova);
+	return n;
+}

@@ -1,0 +1,381 @@
+/* vhost-user rings: SET_VRING_* requests, and starting/stopping a ring on the device.
+ *
+ * A ring runs (is handed to the device as ready) while it has a size, addresses, a kick fd,
+ * the memory table, and is enabled (rings start disabled once VHOST_USER_F_PROTOCOL_FEATURES
+ * is negotiated). Ring addresses are front-end user addresses (or IOVAs under the IOTLB);
+ * they are translated and checked against guest memory before the device sees them.
+ * GET_VRING_BASE stops the ring (the device drains what is in flight) and returns its base.
+ */
+#include "vhost-user/vu_internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+void vu_vrings_init(struct vu_server *s)
+{
+	for (unsigned i = 0; i < VU_MAX_RINGS; i++) {
+		struct vu_vring *r = &s->rings[i];
+
+		r->s = s;
+		r->idx = i;
+		r->kick_fd = r->call_fd = r->err_fd = -1;
+		pthread_mutex_init(&r->call_lock, NULL);
+	}
+}
+
+/* The device wants the driver interrupted: bring the dirty log up to date first, so that
+ * the front-end never sees a used entry whose pages are not logged yet. */
+static void call_cb(void *opaque, unsigned idx)
+{
+	struct vu_vring *r = opaque;
+
+	(void)idx;
+	vu_log_flush(r->s);
+	pthread_mutex_lock(&r->call_lock);
+	if (r->call_fd >= 0)
+		eventfd_write(r->call_fd, 1);
+	pthread_mutex_unlock(&r->call_lock);
+}
+
+static bool packed(const struct vu_server *s)
+{
+	return vu_has_feature(s, VIRTIO_F_RING_PACKED);
+}
+
+/* Bytes of the three ring areas for a ring of num entries (event fields included). */
+static void ring_sizes(const struct vu_server *s, unsigned num, uint64_t *d, uint64_t *a,
+		       uint64_t *u)
+{
+	*d = 16ull * num;
+	if (packed(s)) {
+		*a = 4;
+		*u = 4;
+	} else {
+		*a = 6 + 2ull * num;
+		*u = 6 + 8ull * num;
+	}
+}
+
+static int ring_gpas(struct vu_vring *r, uint64_t *desc, uint64_t *avail, uint64_t *used)
+{
+	uint64_t dl, al, ul;
+
+	ring_sizes(r->s, r->num, &dl, &al, &ul);
+	if (vu_ring_addr_to_gpa(r->s, r->addr.desc_user_addr, dl, desc) ||
+	    vu_ring_addr_to_gpa(r->s, r->addr.avail_user_addr, al, avail) ||
+	    vu_ring_addr_to_gpa(r->s, r->addr.used_user_addr, ul, used)) {
+		vu_fail(r->s, "vring address outside guest memory");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static int vring_start(struct vu_vring *r)
+{
+	struct vu_server *s = r->s;
+	const struct virtio_device_ops *ops = s->dev.ops;
+	void *dev = s->dev.dev;
+	uint64_t desc, avail, used;
+	uint8_t st;
+	int rc;
+
+	if (!s->features_set) {
+		vu_fail(s, "ring started before SET_FEATURES");
+		return -EPROTO;
+	}
+	rc = ring_gpas(r, &desc, &avail, &used);
+	if (rc)
+		return rc;
+	if (s->set_iotlb)
+		s->set_iotlb(dev, vu_iotlb_active(s) ? &s->vq_iotlb : NULL);
+	rc = ops->set_vq_num(dev, r->idx, r->num);
+	if (!rc)
+		rc = ops->set_vq_address(dev, r->idx, desc, avail, used);
+	if (!rc)
+		rc = ops->set_vq_state(dev, r->idx, &r->base);
+	if (rc) {
+		vu_fail(s, "the device refused the ring set-up");
+		return rc;
+	}
+	ops->set_vq_cb(dev, r->idx, call_cb, r);
+	rc = ops->set_vq_ready(dev, r->idx, true);
+	st = ops->get_status(dev);
+	if (!rc && !(st & VIRTIO_STATUS_DRIVER_OK)) {
+		ops->set_status(dev, st | VIRTIO_STATUS_DRIVER_OK);
+		st = ops->get_status(dev);
+	}
+	if (rc || !ops->get_vq_ready(dev, r->idx) ||
+	    (st & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED))) {
+		vu_fail(s, "the device refused to start the ring (rings outside guest memory?)");
+		ops->set_vq_ready(dev, r->idx, false);
+		return rc ? rc : -EINVAL;
+	}
+	r->running = true;
+	if (s->watch.watch)
+		s->watch.watch(s->watch.opaque, r->kick_fd, VU_TOKEN_KICK(r->idx));
+	pr_debug("%s: ring %u started (size %u)", s->name, r->idx, r->num);
+	ops->kick_vq(dev, r->idx); /* buffers may already be waiting */
+	return 0;
+}
+
+int vu_vring_stop(struct vu_vring *r)
+{
+	struct vu_server *s = r->s;
+	const struct virtio_device_ops *ops = s->dev.ops;
+
+	if (!r->running)
+		return 0;
+	if (s->watch.unwatch && r->kick_fd >= 0)
+		s->watch.unwatch(s->watch.opaque, r->kick_fd);
+	ops->set_vq_ready(s->dev.dev, r->idx, false); /* the device drains in-flight requests */
+	ops->get_vq_state(s->dev.dev, r->idx, &r->base);
+	ops->set_vq_cb(s->dev.dev, r->idx, NULL, NULL);
+	r->running = false;
+	vu_log_flush(s);
+	pr_debug("%s: ring %u stopped at %u/%u", s->name, r->idx, r->base.last_avail_idx,
+		 r->base.used_idx);
+	return 0;
+}
+
+static int vring_update(struct vu_vring *r)
+{
+	bool want = r->kick_fd >= 0 && r->enabled && r->addr_set && r->num && r->s->nmaps;
+
+	if (want && !r->running)
+		return vring_start(r);
+	if (!want && r->running)
+		return vu_vring_stop(r);
+	return 0;
+}
+
+void vu_vring_update(struct vu_vring *r)
+{
+	vring_update(r);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vu_vrings_reset(struct vu_server *s)
+{
+	for (unsigned i = 0; i < s->nrings; i++) {
+		struct vu_vring *r = &s->rings[i];
+
+		vu_vring_stop(r);
+		close_fd(&r->kick_fd);
+		close_fd(&r->err_fd);
+		pthread_mutex_lock(&r->call_lock);
+		close_fd(&r->call_fd);
+		pthread_mutex_unlock(&r->call_lock);
+		r->num = 0;
+		r->addr_set = false;
+		r->enabled = false;
+		r->base = (struct virtio_vq_state){ 0, 0 };
+	}
+}
+
+void vu_vrings_pause(struct vu_server *s, bool *was_running)
+{
+	for (unsigned i = 0; i < s->nrings; i++) {
+		was_running[i] = s->rings[i].running;
+		vu_vring_stop(&s->rings[i]);
+	}
+}
+
+void vu_vrings_resume(struct vu_server *s, const bool *was_running)
+{
+	for (unsigned i = 0; i < s->nrings; i++)
+		if (was_running[i])
+			vring_update(&s->rings[i]);
+}
+
+void vu_handle_kick(struct vu_server *s, unsigned idx)
+{
+	struct vu_vring *r = &s->rings[idx];
+	eventfd_t v;
+
+	if (r->kick_fd < 0 || eventfd_read(r->kick_fd, &v) < 0)
+		return;
+	if (r->running)
+		s->dev.ops->kick_vq(s->dev.dev, idx);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static struct vu_vring *ring_of(struct vu_server *s, uint64_t index, const char *req)
+{
+	if (index >= s->nrings) {
+		vu_fail(s, "ring index out of range");
+		pr_err("%s: %s for ring %llu, the device has %u", s->name, req,
+		       (unsigned long long)index, s->nrings);
+		return NULL;
+	}
+	return &s->rings[index];
+}
+
+int vu_h_vring_num(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.state.index, "SET_VRING_NUM");
+	unsigned num = m->payload.state.num, max;
+
+	if (!r)
+		return -EINVAL;
+	max = s->dev.ops->get_vq_num_max(s->dev.dev, r->idx);
+	if (num == 0 || num > max || num > VQ_MAX_SIZE ||
+	    (!packed(s) && (num & (num - 1)))) {
+		vu_fail(s, "ring size zero, too large, or not a power of two");
+		return -EINVAL;
+	}
+	if (r->running) {
+		vu_fail(s, "SET_VRING_NUM on a running ring");
+		return -EBUSY;
+	}
+	r->num = num;
+	return 0;
+}
+
+int vu_h_vring_addr(struct vu_server *s, struct vu_msg *m)
+{
+	struct vhost_vring_addr *a = &m->payload.addr;
+	struct vu_vring *r = ring_of(s, a->index, "SET_VRING_ADDR");
+	bool same;
+
+	if (!r)
+		return -EINVAL;
+	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+		vu_fail(s, "unknown SET_VRING_ADDR flags");
+		return -EINVAL;
+	}
+	same = r->addr_set && a->desc_user_addr == r->addr.desc_user_addr &&
+	       a->avail_user_addr == r->addr.avail_user_addr &&
+	       a->used_user_addr == r->addr.used_user_addr;
+	if (r->running && same) { /* logging switched on or off (migration) */
+		r->addr = *a;
+		return 0;
+	}
+	if (r->running)
+		vu_vring_stop(r);
+	r->addr = *a;
+	r->addr_set = true;
+	if (r->num) { /* check now, so that a bad address is refused by this message */
+		uint64_t d, av, u;
+		int rc = ring_gpas(r, &d, &av, &u);
+
+		if (rc && s->nmaps)
+			return rc;
+	}
+	return vring_update(r);
+}
+
+int vu_h_vring_base(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.state.index, "SET_VRING_BASE");
+	uint32_t num = m->payload.state.num;
+
+	if (!r)
+		return -EINVAL;
+	if (r->running) {
+		vu_fail(s, "SET_VRING_BASE on a running ring");
+		return -EBUSY;
+	}
+	if (packed(s)) {
+		r->base.last_avail_idx = num & 0xffff;
+		r->base.used_idx = num >> 16;
+	} else {
+		if (num > 0xffff) {
+			vu_fail(s, "split ring base over 16 bits");
+			return -EINVAL;
+		}
+		r->base.last_avail_idx = num;
+		r->base.used_idx = num; /* nothing is in flight across a stop */
+	}
+	return 0;
+}
+
+int vu_h_get_vring_base(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.state.index, "GET_VRING_BASE");
+
+	if (!r)
+		return -EINVAL;
+	vu_vring_stop(r);
+	close_fd(&r->kick_fd); /* a stopped ring starts again with the next SET_VRING_KICK */
+	m->payload.state.num = r->base.last_avail_idx;
+	if (packed(s))
+		m->payload.state.num |= (uint32_t)r->base.used_idx << 16;
+	return 0;
+}
+
+int vu_h_vring_kick(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_KICK");
+
+	if (!r)
+		return -EINVAL;
+	if (m->payload.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
+		vu_fail(s, "unknown bits in SET_VRING_KICK");
+		return -EINVAL;
+	}
+	if (m->payload.u64 & VU_VRING_NOFD) {
+		vu_fail(s, "rings without a kick fd (polling) are not supported");
+		return -EOPNOTSUPP;
+	}
+	if (r->running) {
+		vu_vring_stop(r);
+	}
+	close_fd(&r->kick_fd);
+	r->kick_fd = vu_msg_take_fd(m, 0);
+	return vring_update(r);
+}
+
+int vu_h_vring_call(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_CALL");
+	int fd;
+
+	if (!r)
+		return -EINVAL;
+	if (m->payload.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
+		vu_fail(s, "unknown bits in SET_VRING_CALL");
+		return -EINVAL;
+	}
+	fd = (m->payload.u64 & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
+	pthread_mutex_lock(&r->call_lock);
+	close_fd(&r->call_fd);
+	r->call_fd = fd;
+	pthread_mutex_unlock(&r->call_lock);
+	return 0;
+}
+
+int vu_h_vring_err(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_ERR");
+
+	if (!r)
+		return -EINVAL;
+	close_fd(&r->err_fd);
+	r->err_fd = (m->payload.u64 & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
+	return 0;
+}
+
+int vu_h_vring_enable(struct vu_server *s, struct vu_msg *m)
+{
+	struct vu_vring *r = ring_of(s, m->payload.state.index, "SET_VRING_ENABLE");
+
+	if (!r)
+		return -EINVAL;
+	if (m->payload.state.num > 1) {
+		vu_fail(s, "SET_VRING_ENABLE with a value other than 0 or 1");
+		return -EINVAL;
+	}
+	r->enabled = m->payload.state.num;
+	return vring_update(r);
+}
