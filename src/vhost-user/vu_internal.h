@@ -25,7 +25,7 @@ struct vu_vring {
 	int call_fd;                 /* guarded by call_lock: device threads signal through it */
 	pthread_mutex_t call_lock;
 	bool enabled;
-	bool running;                /* handed to the device as ready */
+	bool running;                /* part of the device's current start */
 };
 
 struct vu_mapping {                  /* one mmapped memory table region */
@@ -44,6 +44,7 @@ struct vu_server {
 	struct virtio_dev_handle dev;
 	struct guest_memory *gm;
 	void (*set_iotlb)(void *dev, const struct vq_iotlb *iotlb);
+	void (*quiesce)(void *dev);
 	struct vu_watch_ops watch;
 
 	int listen_fd, conn_fd;
@@ -57,6 +58,7 @@ struct vu_server {
 	bool protocol_set;
 	bool owner;
 	unsigned nrings;             /* the device's queue count */
+	bool dev_started;            /* DRIVER_OK given to the device on the running rings */
 	struct vu_vring rings[VU_MAX_RINGS];
 	int backend_fd;              /* backend-request channel (SET_BACKEND_REQ_FD) */
 	pthread_mutex_t backend_lock;
@@ -89,14 +91,15 @@ static inline bool vu_has_pf(const struct vu_server *s, unsigned bit)
 	return s->protocol_set && (s->protocol_features & (1ull << bit));
 }
 bool vu_iotlb_active(const struct vu_server *s);
+uint64_t vu_offered_features(struct vu_server *s);
+uint64_t vu_device_features(struct vu_server *s); /* the negotiated ones the device sees */
 
 /* vu_vring.c */
 void vu_vrings_init(struct vu_server *s);
 void vu_vrings_reset(struct vu_server *s); /* stop all, close fds, forget set-up */
-int vu_vring_stop(struct vu_vring *r);
-void vu_vring_update(struct vu_vring *r);  /* start or stop as its state now says */
-void vu_vrings_pause(struct vu_server *s, bool *was_running);
-void vu_vrings_resume(struct vu_server *s, const bool *was_running);
+void vu_dev_stop(struct vu_server *s);
+int vu_dev_sync(struct vu_server *s, bool force);
+int vu_negotiate_device(struct vu_server *s);
 void vu_handle_kick(struct vu_server *s, unsigned idx);
 int vu_h_vring_num(struct vu_server *s, struct vu_msg *m);
 int vu_h_vring_addr(struct vu_server *s, struct vu_msg *m);

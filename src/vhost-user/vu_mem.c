@@ -101,8 +101,11 @@ static void unmap_one(struct vu_mapping *mp)
 
 void vu_mem_unmap_all(struct vu_server *s)
 {
+	uint64_t pin_limit = s->gm->pin_limit;
+
 	gm_destroy(s->gm);
 	gm_init(s->gm);
+	gm_set_pin_limit(s->gm, pin_limit);
 	for (unsigned i = 0; i < s->nmaps; i++)
 		unmap_one(&s->maps[i]);
 	s->nmaps = 0;
@@ -150,7 +153,6 @@ int vu_h_mem_table(struct vu_server *s, struct vu_msg *m)
 {
 	const struct vu_mem_table *t = &m->payload.mem;
 	struct vu_mapping maps[VU_MAX_MEM_REGIONS];
-	bool was_running[VU_MAX_RINGS];
 	const char *why = NULL;
 	unsigned n = t->nregions, i;
 	int rc = 0;
@@ -182,7 +184,7 @@ int vu_h_mem_table(struct vu_server *s, struct vu_msg *m)
 			unmap_one(&maps[i]);
 		return rc;
 	}
-	vu_vrings_pause(s, was_running);
+	vu_dev_stop(s); /* the device holds pointers into the old table */
 	vu_mem_unmap_all(s);
 	for (i = 0; i < n; i++) {
 		const struct vu_mem_region *r = &t->regions[i];
@@ -203,8 +205,7 @@ int vu_h_mem_table(struct vu_server *s, struct vu_msg *m)
 			 (unsigned long long)r->memory_size,
 			 (unsigned long long)r->userspace_addr);
 	}
-	vu_vrings_resume(s, was_running);
-	return 0;
+	return vu_dev_sync(s, false);
 }
 
 /* ---- dirty log ------------------------------------------------------------------------------ */

@@ -215,69 +215,59 @@ static void reply_u64(struct vu_msg *m, uint64_t v)
 
 /* ---- feature and ownership requests ------------------------------------------------------ */
 
-static uint64_t offered_features(struct vu_server *s)
+#define VU_OWN_FEATURES ((1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VU_F_LOG_ALL))
+
+uint64_t vu_offered_features(struct vu_server *s)
 {
 	uint64_t f = s->dev.ops->get_features(s->dev.dev);
 
-	if (!s->set_iotlb)
-		f &= ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
-	return f | (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VU_F_LOG_ALL);
+	if (s->set_iotlb)
+		f |= 1ull << VIRTIO_F_ACCESS_PLATFORM; /* the IOTLB lives here, not in the device */
+	return f | VU_OWN_FEATURES;
+}
+
+uint64_t vu_device_features(struct vu_server *s)
+{
+	uint64_t dev = s->dev.ops->get_features(s->dev.dev);
+
+	return s->features & ~VU_OWN_FEATURES &
+	       (dev | ~(1ull << VIRTIO_F_ACCESS_PLATFORM));
 }
 
 static int h_get_features(struct vu_server *s, struct vu_msg *m)
 {
-	reply_u64(m, offered_features(s));
-	return 0;
-}
-
-/* Feature negotiation on the device: ACKNOWLEDGE|DRIVER, set_features, FEATURES_OK. */
-static int negotiate_device(struct vu_server *s, uint64_t virtio_features)
-{
-	const struct virtio_device_ops *ops = s->dev.ops;
-	uint8_t st;
-	int rc;
-
-	ops->set_status(s->dev.dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	rc = ops->set_features(s->dev.dev, virtio_features);
-	if (rc)
-		return rc;
-	st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	ops->set_status(s->dev.dev, st);
-	if (!(ops->get_status(s->dev.dev) & VIRTIO_STATUS_FEATURES_OK))
-		return -EINVAL;
+	reply_u64(m, vu_offered_features(s));
 	return 0;
 }
 
 static int h_set_features(struct vu_server *s, struct vu_msg *m)
 {
-	const uint64_t own = (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VU_F_LOG_ALL);
-	uint64_t f = m->payload.u64, old_virtio = s->features & ~own;
-	bool running = false;
+	uint64_t f = m->payload.u64, old = s->features;
 	int rc;
 
-	if (f & ~offered_features(s)) {
+	if (f & ~vu_offered_features(s)) {
 		vu_fail(s, "SET_FEATURES acks features that were not offered");
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < s->nrings; i++)
-		running |= s->rings[i].running;
-	if (s->features_set && (f & ~own) == old_virtio) {
+	if (s->features_set && !((f ^ old) & ~VU_OWN_FEATURES)) {
 		s->features = f; /* only F_LOG_ALL (migration) or the protocol bit changed */
 		return 0;
 	}
-	if (running) {
+	if (s->dev_started) {
 		vu_fail(s, "SET_FEATURES changes device features while rings run");
 		return -EBUSY;
 	}
-	if (s->features_set)
-		s->dev.ops->reset(s->dev.dev);
-	rc = negotiate_device(s, f & ~own);
+	s->features = f;
+	s->features_set = true;
+	/* Negotiate now so that a refusal answers this message; rings restart it anyway. */
+	s->dev.ops->reset(s->dev.dev);
+	rc = vu_negotiate_device(s);
+	s->dev.ops->reset(s->dev.dev);
 	if (rc) {
+		s->features_set = false;
 		vu_fail(s, "the device refused the features");
 		return rc;
 	}
-	s->features = f;
-	s->features_set = true;
 	if (!vu_has_feature(s, VU_F_PROTOCOL_FEATURES))
 		for (unsigned i = 0; i < s->nrings; i++)
 			s->rings[i].enabled = true;
@@ -559,6 +549,7 @@ int vu_server_create(const struct vu_server_config *cfg, struct vu_server **out)
 	s->dev = cfg->dev;
 	s->gm = cfg->gm;
 	s->set_iotlb = cfg->set_iotlb;
+	s->quiesce = cfg->quiesce;
 	s->watch = cfg->watch;
 	s->listen_fd = s->conn_fd = s->backend_fd = s->log_fd = -1;
 	s->nrings = n;

@@ -46,6 +46,10 @@ struct vu_server_config {
 	/* Lets the server put an IOTLB in front of the device's queues (optional: NULL means the
 	 * device cannot be used with VIRTIO_F_ACCESS_PLATFORM, which is then not offered). */
 	void (*set_iotlb)(void *dev, const struct vq_iotlb *iotlb);
+	/* Optional: stop all processing and finish what is in flight, leaving the queue state
+	 * readable (get_vq_state) until the next reset. Used before a ring's base is read; without
+	 * it the server assumes nothing is in flight. */
+	void (*quiesce)(void *dev);
 	struct vu_watch_ops watch;
 };
 

@@ -1,10 +1,13 @@
 /* vhost-user rings: SET_VRING_* requests, and starting/stopping a ring on the device.
  *
- * A ring runs (is handed to the device as ready) while it has a size, addresses, a kick fd,
- * the memory table, and is enabled (rings start disabled once VHOST_USER_F_PROTOCOL_FEATURES
- * is negotiated). Ring addresses are front-end user addresses (or IOVAs under the IOTLB);
- * they are translated and checked against guest memory before the device sees them.
- * GET_VRING_BASE stops the ring (the device drains what is in flight) and returns its base.
+ * A ring is runnable while it has a size, addresses, a kick fd, the memory table, and is
+ * enabled (rings start disabled once VHOST_USER_F_PROTOCOL_FEATURES is negotiated). The
+ * device-ops model is virtio's: queues are set up, then DRIVER_OK starts the device. vhost-user
+ * starts and stops rings one at a time, so whenever the set of runnable rings changes the
+ * device is stopped (bases saved, reset) and started again on the new set (vu_dev_sync).
+ * Ring addresses are front-end user addresses (or IOVAs under the IOTLB); they are
+ * translated and checked against guest memory before the device sees them. GET_VRING_BASE
+ * stops the ring and returns its base.
  */
 #include "vhost-user/vu_internal.h"
 
@@ -74,24 +77,37 @@ static int ring_gpas(struct vu_vring *r, uint64_t *desc, uint64_t *avail, uint64
 	return 0;
 }
 
-static int vring_start(struct vu_vring *r)
+/* Negotiate on the device: ACKNOWLEDGE|DRIVER, set_features, FEATURES_OK. */
+int vu_negotiate_device(struct vu_server *s)
+{
+	const struct virtio_device_ops *ops = s->dev.ops;
+	uint64_t f = vu_device_features(s);
+	uint8_t st;
+	int rc;
+
+	ops->set_status(s->dev.dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	rc = ops->set_features(s->dev.dev, f);
+	if (rc)
+		return rc;
+	st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+	ops->set_status(s->dev.dev, st);
+	if (!(ops->get_status(s->dev.dev) & VIRTIO_STATUS_FEATURES_OK))
+		return -EINVAL;
+	return 0;
+}
+
+/* Hand ring r to the (not yet live) device. */
+static int ring_setup(struct vu_vring *r)
 {
 	struct vu_server *s = r->s;
 	const struct virtio_device_ops *ops = s->dev.ops;
 	void *dev = s->dev.dev;
 	uint64_t desc, avail, used;
-	uint8_t st;
 	int rc;
 
-	if (!s->features_set) {
-		vu_fail(s, "ring started before SET_FEATURES");
-		return -EPROTO;
-	}
 	rc = ring_gpas(r, &desc, &avail, &used);
 	if (rc)
 		return rc;
-	if (s->set_iotlb)
-		s->set_iotlb(dev, vu_iotlb_active(s) ? &s->vq_iotlb : NULL);
 	rc = ops->set_vq_num(dev, r->idx, r->num);
 	if (!rc)
 		rc = ops->set_vq_address(dev, r->idx, desc, avail, used);
@@ -103,98 +119,126 @@ static int vring_start(struct vu_vring *r)
 	}
 	ops->set_vq_cb(dev, r->idx, call_cb, r);
 	rc = ops->set_vq_ready(dev, r->idx, true);
-	st = ops->get_status(dev);
-	if (!rc && !(st & VIRTIO_STATUS_DRIVER_OK)) {
-		ops->set_status(dev, st | VIRTIO_STATUS_DRIVER_OK);
-		st = ops->get_status(dev);
-	}
-	if (rc || !ops->get_vq_ready(dev, r->idx) ||
-	    (st & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED))) {
-		vu_fail(s, "the device refused to start the ring (rings outside guest memory?)");
-		ops->set_vq_ready(dev, r->idx, false);
+	if (rc || !ops->get_vq_ready(dev, r->idx)) {
+		vu_fail(s, "the device refused the rings (outside guest memory or misaligned?)");
 		return rc ? rc : -EINVAL;
 	}
-	r->running = true;
-	if (s->watch.watch)
-		s->watch.watch(s->watch.opaque, r->kick_fd, VU_TOKEN_KICK(r->idx));
-	pr_debug("%s: ring %u started (size %u)", s->name, r->idx, r->num);
-	ops->kick_vq(dev, r->idx); /* buffers may already be waiting */
 	return 0;
 }
 
-int vu_vring_stop(struct vu_vring *r)
+static bool ring_runnable(const struct vu_vring *r)
 {
-	struct vu_server *s = r->s;
+	return r->kick_fd >= 0 && r->enabled && r->addr_set && r->num && r->s->nmaps;
+}
+
+/* Stop the device: it is quiesced (what is in flight completes), every running ring's base
+ * is saved, then the device is reset. */
+void vu_dev_stop(struct vu_server *s)
+{
 	const struct virtio_device_ops *ops = s->dev.ops;
 
-	if (!r->running)
-		return 0;
-	if (s->watch.unwatch && r->kick_fd >= 0)
-		s->watch.unwatch(s->watch.opaque, r->kick_fd);
-	ops->set_vq_ready(s->dev.dev, r->idx, false); /* the device drains in-flight requests */
-	ops->get_vq_state(s->dev.dev, r->idx, &r->base);
-	ops->set_vq_cb(s->dev.dev, r->idx, NULL, NULL);
-	r->running = false;
-	vu_log_flush(s);
-	pr_debug("%s: ring %u stopped at %u/%u", s->name, r->idx, r->base.last_avail_idx,
-		 r->base.used_idx);
-	return 0;
-}
-
-static int vring_update(struct vu_vring *r)
-{
-	bool want = r->kick_fd >= 0 && r->enabled && r->addr_set && r->num && r->s->nmaps;
-
-	if (want && !r->running)
-		return vring_start(r);
-	if (!want && r->running)
-		return vu_vring_stop(r);
-	return 0;
-}
-
-void vu_vring_update(struct vu_vring *r)
-{
-	vring_update(r);
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-void vu_vrings_reset(struct vu_server *s)
-{
+	if (!s->dev_started)
+		return;
 	for (unsigned i = 0; i < s->nrings; i++) {
 		struct vu_vring *r = &s->rings[i];
 
-		vu_vring_stop(r);
-		close_fd(&r->kick_fd);
-		close_fd(&r->err_fd);
-		pthread_mutex_lock(&r->call_lock);
-		close_fd(&r->call_fd);
-		pthread_mutex_unlock(&r->call_lock);
-		r->num = 0;
-		r->addr_set = false;
-		r->enabled = false;
-		r->base = (struct virtio_vq_state){ 0, 0 };
+		if (!r->running)
+			continue;
+		if (s->watch.unwatch && r->kick_fd >= 0)
+			s->watch.unwatch(s->watch.opaque, r->kick_fd);
 	}
-}
-
-void vu_vrings_pause(struct vu_server *s, bool *was_running)
-{
+	if (s->quiesce)
+		s->quiesce(s->dev.dev);
 	for (unsigned i = 0; i < s->nrings; i++) {
-		was_running[i] = s->rings[i].running;
-		vu_vring_stop(&s->rings[i]);
+		struct vu_vring *r = &s->rings[i];
+
+		if (!r->running)
+			continue;
+		ops->get_vq_state(s->dev.dev, r->idx, &r->base);
+		if (!s->quiesce)
+			r->base.used_idx = r->base.last_avail_idx;
 	}
+	ops->reset(s->dev.dev);
+	for (unsigned i = 0; i < s->nrings; i++)
+		s->rings[i].running = false;
+	s->dev_started = false;
+	vu_log_flush(s);
+	pr_debug("%s: device stopped", s->name);
 }
 
-void vu_vrings_resume(struct vu_server *s, const bool *was_running)
+/* Start the device on every runnable ring. */
+static int dev_start(struct vu_server *s)
 {
+	const struct virtio_device_ops *ops = s->dev.ops;
+	void *dev = s->dev.dev;
+	unsigned n = 0;
+	uint8_t st;
+	int rc;
+
+	if (!s->features_set) {
+		vu_fail(s, "ring started before SET_FEATURES");
+		return -EPROTO;
+	}
+	ops->reset(dev);
+	rc = vu_negotiate_device(s);
+	if (rc) {
+		vu_fail(s, "the device refused the features");
+		return rc;
+	}
+	if (s->set_iotlb)
+		s->set_iotlb(dev, vu_iotlb_active(s) ? &s->vq_iotlb : NULL);
+	for (unsigned i = 0; i < s->nrings && !rc; i++)
+		if (ring_runnable(&s->rings[i])) {
+			rc = ring_setup(&s->rings[i]);
+			n++;
+		}
+	if (rc)
+		goto fail;
+	ops->set_status(dev, ops->get_status(dev) | VIRTIO_STATUS_DRIVER_OK);
+	st = ops->get_status(dev);
+	if (!(st & VIRTIO_STATUS_DRIVER_OK) ||
+	    (st & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED))) {
+		vu_fail(s, "the device failed to start");
+		rc = -EIO;
+		goto fail;
+	}
+	s->dev_started = true;
+	for (unsigned i = 0; i < s->nrings; i++) {
+		struct vu_vring *r = &s->rings[i];
+
+		if (!ring_runnable(r))
+			continue;
+		r->running = true;
+		if (s->watch.watch)
+			s->watch.watch(s->watch.opaque, r->kick_fd, VU_TOKEN_KICK(r->idx));
+	}
+	pr_debug("%s: device started on %u rings", s->name, n);
 	for (unsigned i = 0; i < s->nrings; i++)
-		if (was_running[i])
-			vring_update(&s->rings[i]);
+		if (s->rings[i].running)
+			ops->kick_vq(dev, i); /* buffers may already be waiting */
+	return 0;
+fail:
+	ops->reset(dev);
+	return rc;
+}
+
+/* Bring the device in line with the rings: started on exactly the runnable ones (restarted
+ * when that set changes or force is set), stopped when none is runnable. */
+int vu_dev_sync(struct vu_server *s, bool force)
+{
+	bool same = s->dev_started, any = false;
+
+	for (unsigned i = 0; i < s->nrings; i++) {
+		bool want = ring_runnable(&s->rings[i]);
+
+		any |= want;
+		if (want != s->rings[i].running)
+			same = false;
+	}
+	if (same && !force)
+		return 0;
+	vu_dev_stop(s);
+	return any ? dev_start(s) : 0;
 }
 
 void vu_handle_kick(struct vu_server *s, unsigned idx)
@@ -206,6 +250,31 @@ void vu_handle_kick(struct vu_server *s, unsigned idx)
 		return;
 	if (r->running)
 		s->dev.ops->kick_vq(s->dev.dev, idx);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vu_vrings_reset(struct vu_server *s)
+{
+	vu_dev_stop(s);
+	for (unsigned i = 0; i < s->nrings; i++) {
+		struct vu_vring *r = &s->rings[i];
+
+		close_fd(&r->kick_fd);
+		close_fd(&r->err_fd);
+		pthread_mutex_lock(&r->call_lock);
+		close_fd(&r->call_fd);
+		pthread_mutex_unlock(&r->call_lock);
+		r->num = 0;
+		r->addr_set = false;
+		r->enabled = false;
+		r->base = (struct virtio_vq_state){ 0, 0 };
+	}
 }
 
 /* ---- requests ------------------------------------------------------------------------------ */
@@ -261,18 +330,16 @@ int vu_h_vring_addr(struct vu_server *s, struct vu_msg *m)
 		r->addr = *a;
 		return 0;
 	}
-	if (r->running)
-		vu_vring_stop(r);
 	r->addr = *a;
 	r->addr_set = true;
-	if (r->num) { /* check now, so that a bad address is refused by this message */
+	if (r->num && s->nmaps) { /* check now, so that a bad address is refused by this message */
 		uint64_t d, av, u;
 		int rc = ring_gpas(r, &d, &av, &u);
 
-		if (rc && s->nmaps)
+		if (rc)
 			return rc;
 	}
-	return vring_update(r);
+	return vu_dev_sync(s, r->running);
 }
 
 int vu_h_vring_base(struct vu_server *s, struct vu_msg *m)
@@ -306,8 +373,8 @@ int vu_h_get_vring_base(struct vu_server *s, struct vu_msg *m)
 
 	if (!r)
 		return -EINVAL;
-	vu_vring_stop(r);
 	close_fd(&r->kick_fd); /* a stopped ring starts again with the next SET_VRING_KICK */
+	vu_dev_sync(s, false);
 	m->payload.state.num = r->base.last_avail_idx;
 	if (packed(s))
 		m->payload.state.num |= (uint32_t)r->base.used_idx << 16;
@@ -328,12 +395,11 @@ int vu_h_vring_kick(struct vu_server *s, struct vu_msg *m)
 		vu_fail(s, "rings without a kick fd (polling) are not supported");
 		return -EOPNOTSUPP;
 	}
-	if (r->running) {
-		vu_vring_stop(r);
-	}
+	if (r->running)
+		vu_dev_stop(s);
 	close_fd(&r->kick_fd);
 	r->kick_fd = vu_msg_take_fd(m, 0);
-	return vring_update(r);
+	return vu_dev_sync(s, false);
 }
 
 int vu_h_vring_call(struct vu_server *s, struct vu_msg *m)
@@ -377,5 +443,5 @@ int vu_h_vring_enable(struct vu_server *s, struct vu_msg *m)
 		return -EINVAL;
 	}
 	r->enabled = m->payload.state.num;
-	return vring_update(r);
+	return vu_dev_sync(s, false);
 }
