@@ -102,7 +102,10 @@ static const struct vu_request_desc requests[VU_REQ_MAX] = {
 static uint64_t server_protocol_features(const struct vu_server *s)
 {
 	uint64_t pf = (1ull << VU_PF_MQ) | (1ull << VU_PF_LOG_SHMFD) |
-		      (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG);
+		      (1ull << VU_PF_REPLY_ACK);
+
+	if (s->dev.ops->get_config_size(s->dev.dev))
+		pf |= 1ull << VU_PF_CONFIG;
 
 	if (s->set_iotlb)
 		pf |= 1ull << VU_PF_BACKEND_REQ;

@@ -61,6 +61,7 @@ struct blk_queue {
 	struct blk_req *free_list;
 	struct blk_req *deferred; /* popped, waiting for pin budget */
 	bool pushed, broken;
+	uint64_t requests;        /* started since the device was created */
 };
 
 struct virtio_blk {
@@ -450,6 +451,8 @@ static void process_avail(struct blk_queue *q)
 				}
 			}
 			rc = req_start(rq);
+			if (rc != -EAGAIN)
+				q->requests++;
 			if (rc == -EAGAIN) {
 				q->deferred = rq;
 				vq_enable_notify(q->vq, true);
@@ -531,6 +534,8 @@ static void blk_stop_queues(struct virtio_device *vdev)
 		}
 		io_uring_queue_exit(&q->ring);
 		q->started = false;
+		pr_info("virtio-blk: queue %u stopped, %llu requests so far", i,
+			(unsigned long long)q->requests);
 	}
 }
 
