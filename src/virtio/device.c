@@ -7,6 +7,7 @@
 #include "virtio/device_ops.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -177,13 +178,14 @@ static bool status_bit_allowed(struct virtio_device *vdev, uint8_t bit, uint8_t 
 
 static void driver_ok_locked(struct virtio_device *vdev)
 {
+	char why[64];
 	int ret = 0;
 
 	if (vdev->cls->activate)
 		ret = vdev->cls->activate(vdev);
 	if (ret < 0) {
-		pr_err("virtio-%s: activation failed: %s", vdev->cls->name, strerror(-ret));
-		virtio_device_fail(vdev, ~0u, "activation failed");
+		snprintf(why, sizeof(why), "activation failed: %s", strerror(-ret));
+		virtio_device_fail(vdev, ~0u, why);
 	}
 }
 

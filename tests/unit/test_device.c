@@ -34,6 +34,7 @@
 struct tdev {
 	uint8_t config[8];
 	unsigned activates, resets, notifies[2], popped, failed_pops;
+	int activate_ret;
 	struct vq_elem elem;
 };
 
@@ -62,8 +63,10 @@ static int tdev_features_ok(struct virtio_device *vdev, uint64_t f)
 
 static int tdev_activate(struct virtio_device *vdev)
 {
-	((struct tdev *)vdev->priv)->activates++;
-	return 0;
+	struct tdev *t = vdev->priv;
+
+	t->activates++;
+	return t->activate_ret;
 }
 
 /* Pops every request; returns each with nothing written; a broken chain fails the device. */
@@ -636,6 +639,28 @@ static void test_iotlb_and_remap(void **state)
 	virtio_device_set_iotlb(fx->dev, NULL);
 }
 
+/* A device that cannot start asks for a reset instead of running half set up. */
+static void test_activation_failure(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->t.activate_ret = -ENOMEM;
+	negotiate(fx, F(VIRTIO_F_VERSION_1));
+	assert_int_equal(setup_queue(fx, 0), 0);
+	fx->ops->set_status(fx->dev, status(fx) | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(fx->t.activates, 1);
+	assert_true(status(fx) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(fx->config_cbs, 1);
+	post(fx, 0, 0, 1);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(fx->t.notifies[0], 0);
+	fx->t.activate_ret = 0;
+	fx->ops->set_status(fx->dev, 0);
+	live_device(fx);
+	fx->ops->kick_vq(fx->dev, 0);
+	assert_int_equal(fx->t.popped, 1);
+}
+
 /* vhost-user GET_VRING_BASE: processing stops, the live indices stay readable. */
 static void test_quiesce(void **state)
 {
@@ -704,6 +729,7 @@ int main(void)
 		T(test_needs_reset_after_broken_chain),
 		T(test_iotlb_and_remap),
 		T(test_quiesce),
+		T(test_activation_failure),
 		cmocka_unit_test(test_init_refuses_bad_class),
 #undef T
 	};
