@@ -67,6 +67,9 @@ if [ -f guest/Makefile ]; then
   build "guest programs: gcc" "$LOGDIR/guest-gcc.log" -C guest CC=gcc OUT=../build/guest-bin/gcc
   build "guest programs: clang" "$LOGDIR/guest-clang.log" -C guest CC=clang OUT=../build/guest-bin/clang
 fi
+# kvm-unit-tests style test kernels (S2), one count per compiler; run by tests/integration/kut.sh
+build "kut test kernels: gcc" "$LOGDIR/kut-gcc.log" -C guest/kut gcc
+build "kut test kernels: clang" "$LOGDIR/kut-clang.log" -C guest/kut clang
 
 if compgen -G "tests/fuzz/fuzz_*.c" >/dev/null; then
   echo "== fuzz targets (${FUZZ_SECONDS:=5} s each)"
