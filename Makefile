@@ -63,6 +63,12 @@ test: deps
 run: deps
 	bash scripts/run.sh
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), each run FUZZ_SECONDS (default 60) on its corpus
+# build/fuzz/corpus-NAME; see tests/fuzz/Makefile.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -f tests/fuzz/Makefile run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 clean:
 	rm -rf build
 

@@ -75,9 +75,9 @@ if compgen -G "tests/fuzz/fuzz_*.c" >/dev/null; then
   echo "== fuzz targets (${FUZZ_SECONDS:=5} s each)"
   if build "build: fuzz targets" "$LOGDIR/build-fuzz.log" -f tests/fuzz/Makefile; then
     for f in build/fuzz/fuzz_*; do
-      n=$(basename "$f"); log="$LOGDIR/$n.log"
-      if "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 build/fuzz/corpus-"$n" >"$log" 2>&1 \
-         || { mkdir -p build/fuzz/corpus-"$n"; "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 build/fuzz/corpus-"$n" >"$log" 2>&1; }; then
+      [ -f "$f" ] && [ -x "$f" ] || continue
+      n=$(basename "$f"); log="$LOGDIR/$n.log"; mkdir -p build/fuzz/corpus-"$n"
+      if "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 build/fuzz/corpus-"$n" >"$log" 2>&1; then
         pass "fuzz: $n"
       else tail -n 40 "$log"; fail "fuzz: $n"; fi
     done
