@@ -49,19 +49,6 @@ static void loop_unwatch(void *opaque, int fd)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-/* For the vhost-user server: stop an in-process device's threads after what is in flight has
- * completed, keeping its queue state readable. The class reset does exactly that; device.c
- * clears the queues only in the full reset that the server issues next. */
-static void inproc_quiesce(void *dev)
-{
-	struct virtio_device *vdev = dev;
-
-	pthread_mutex_lock(&vdev->lock);
-	if (vdev->cls->reset)
-		vdev->cls->reset(vdev);
-	pthread_mutex_unlock(&vdev->lock);
-}
-
 static void usage_all(FILE *f)
 {
 	fprintf(f, "usage: vireo backend KIND --socket PATH [options]\n"
@@ -228,7 +215,7 @@ int cmd_backend(int argc, char **argv)
 	}
 	cfg = (struct vu_server_config){
 		.name = k->vu_name, .dev = virtio_device_handle(&vdev), .gm = &gm,
-		.set_iotlb = virtio_device_set_iotlb, .quiesce = inproc_quiesce,
+		.set_iotlb = virtio_device_set_iotlb, .quiesce = virtio_device_quiesce,
 		.watch = { loop_watch, loop_unwatch, &l },
 	};
 	rc = vu_server_create(&cfg, &l.srv);

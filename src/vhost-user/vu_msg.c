@@ -137,6 +137,7 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 		rc = read_full(sock, (char *)&m->hdr + n, sizeof(m->hdr) - n);
 		if (rc) {
 			*why = "short header";
+			rc = rc == -ECONNRESET ? -EPROTO : rc; /* the peer left mid-message */
 			goto fail;
 		}
 	}
@@ -147,6 +148,7 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 	rc = read_full(sock, &m->payload, m->hdr.size);
 	if (rc) {
 		*why = "short payload";
+		rc = rc == -ECONNRESET ? -EPROTO : rc;
 		goto fail;
 	}
 	return 0;
