@@ -300,6 +300,7 @@ static void test_not_multiboot(void **state)
 
 	memset(f->img, 0x55, 0x4000);
 	assert_false(mb_detect(f->img, 0x4000));
+	assert_false(mb_claims(f->img, 0x4000));
 	assert_int_equal(mb_probe(f->img, 0x4000, &hdr), -ENOENT);
 	assert_int_equal(mb_load(&f->gm, f->img, 0x4000, NULL, &res), -ENOENT);
 	assert_int_equal(mb_probe(f->img, 0, &hdr), -ENOENT);
@@ -330,6 +331,7 @@ static void test_bad_checksum(void **state)
 	build_simple(f, false);
 	put32(f->img + DATA_OFF + 8, 0x12345678);
 	assert_false(mb_detect(f->img, f->len));
+	assert_true(mb_claims(f->img, f->len)); /* meant to be multiboot: the loader explains */
 	assert_int_equal(mb_probe(f->img, f->len, &hdr), -EINVAL);
 	assert_int_equal(mb_load(&f->gm, f->img, f->len, NULL, &res), -EINVAL);
 	assert_true(ram_untouched(f, KBASE, 0x1800));

@@ -103,6 +103,13 @@ bool mb_detect(const void *img, size_t len)
 	return probe(img, len, &hdr, true) == 0;
 }
 
+bool mb_claims(const void *img, size_t len)
+{
+	struct mb_header hdr;
+
+	return probe(img, len, &hdr, true) != -ENOENT;
+}
+
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
@@ -580,8 +587,7 @@ void mb_setup_sregs(struct kvm_sregs *sregs)
 	sregs->efer = 0;
 }
 
-/* Reads a whole file (at most MB_MAX_FILE bytes). */
-static int read_file(const char *path, uint8_t **buf, size_t *len)
+int mb_read_file(const char *path, uint8_t **buf, size_t *len)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
@@ -623,7 +629,7 @@ int mb_load_file(struct guest_memory *gm, const char *path, const char *cmdline,
 {
 	uint8_t *img = NULL, *mod = NULL;
 	size_t len = 0, modlen = 0;
-	int ret = read_file(path, &img, &len);
+	int ret = mb_read_file(path, &img, &len);
 
 	if (ret)
 		return ret;
@@ -632,7 +638,7 @@ int mb_load_file(struct guest_memory *gm, const char *path, const char *cmdline,
 		goto out;
 	}
 	if (initrd) {
-		ret = read_file(initrd, &mod, &modlen);
+		ret = mb_read_file(initrd, &mod, &modlen);
 		if (ret)
 			goto out;
 	}

@@ -140,6 +140,13 @@ int mb_probe(const void *img, size_t len, struct mb_header *hdr);
 
 /* True when img carries a multiboot magic with a valid checksum (no logging). */
 bool mb_detect(const void *img, size_t len);
+/* True when img has a multiboot magic in its first 8 KiB, valid header or not (no logging):
+ * the kernel is meant to be multiboot, so mb_load() should say what is wrong with it. */
+bool mb_claims(const void *img, size_t len);
+
+/* Reads a whole regular file of at most 1 GiB into a malloc()ed buffer. 0 or -errno
+ * (logged). */
+int mb_read_file(const char *path, uint8_t **buf, size_t *len);
 
 /* Loads the kernel image and the boot information into gm. Returns 0 or -errno
  * (-ENOENT not multiboot, -EINVAL malformed kernel, -EFAULT something falls outside RAM,
@@ -164,5 +171,9 @@ void mb_setup_sregs(struct kvm_sregs *sregs);
 #define MB_NOT_MULTIBOOT 1
 int mb_load_file(struct guest_memory *gm, const char *path, const char *cmdline,
 		 const char *initrd, struct mb_load_result *res);
+
+/* The entry of x86_loaders[] (boot.h) for multiboot kernels: src/arch/x86/multiboot_loader.c. */
+struct kernel_loader;
+extern const struct kernel_loader multiboot_loader;
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bus.h"
+#include "core/vm.h"
 #include "devices/legacy/fw_cfg.h"
 
 int fw_cfg_init(struct fw_cfg *fc)
@@ -139,4 +141,35 @@ int fw_cfg_io(void *opaque, uint64_t offset, void *data, unsigned size, bool is_
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* One VM per process: the device instance lives here. */
+static struct fw_cfg fw_cfg_dev;
+static bool fw_cfg_dev_ready;
+
+int fw_cfg_dev_init(struct vm *vm)
+{
+	int ret = fw_cfg_init(&fw_cfg_dev);
+
+	if (ret)
+		return ret;
+	ret = fw_cfg_add_standard(&fw_cfg_dev, vm->ncpus, vm->ncpus, vm->ram_size);
+	if (!ret)
+		ret = bus_register(&vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_LEN, fw_cfg_io,
+				   &fw_cfg_dev, "fw_cfg");
+	if (ret) {
+		fw_cfg_destroy(&fw_cfg_dev);
+		return ret;
+	}
+	fw_cfg_dev_ready = true;
+	return 0;
+}
+
+void fw_cfg_dev_exit(struct vm *vm)
+{
+	if (!fw_cfg_dev_ready)
+		return;
+	bus_unregister(&vm->pio, FW_CFG_PORT_SEL);
+	fw_cfg_destroy(&fw_cfg_dev);
+	fw_cfg_dev_ready = false;
 }

@@ -72,4 +72,10 @@ uint8_t fw_cfg_read_byte(struct fw_cfg *fc);
 /* The port-I/O handler (src/core/bus.h signature), offset 0 = selector, 1 = data. */
 int fw_cfg_io(void *opaque, uint64_t offset, void *data, unsigned size, bool is_write);
 
+/* Platform device (src/core/devices.c): the standard items for vm (vm->ncpus vCPUs, also the
+ * maximum, vm->ram_size bytes) on ports 0x510-0x511 of vm->pio. */
+struct vm;
+int fw_cfg_dev_init(struct vm *vm);
+void fw_cfg_dev_exit(struct vm *vm);
+
 #endif
