@@ -339,6 +339,8 @@ static inline bool vqd_kick_needed(struct vqd *d)
 {
 	bool event_idx = d->features & VQD_F_EVENT_IDX, need;
 
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* what was offered, before reading the wishes */
+
 	if (d->packed) {
 		uint16_t off_wrap = vqd_r16(d, d->used), flags = vqd_r16(d, d->used + 2) & 3;
 		uint16_t old = d->kicked_pos, new = d->next_avail, ev = off_wrap & 0x7fff;
