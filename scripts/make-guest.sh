@@ -57,6 +57,7 @@ find_kernel_deb() {
 	ver=""
 	[ -n "$pkg" ] && ver=$(candidate "$pkg")
 	if [ -z "$ver" ]; then
+		[ -z "${VIREO_KERNEL_PKG:-}" ] || die "apt offers no package $VIREO_KERNEL_PKG (VIREO_KERNEL_PKG)"
 		DEB=$(ls "$CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 		[ -n "$DEB" ] || die "apt offers no ${pkg:-linux-image-*-cloud-amd64} package and $CACHE has none (apt-get update? network?)"
 		log "apt offers no kernel package: using the cached $(basename "$DEB")"
