@@ -49,6 +49,11 @@ benches: $(BENCH_BINS)
 bench-pin: $(BUILD)/bench/pin
 	$(BUILD)/bench/pin
 
+# Virtqueues: ns per request (vq_pop + vq_push), split and packed, direct and indirect.
+.PHONY: bench-virtqueue
+bench-virtqueue: $(BUILD)/bench/virtqueue
+	$(BUILD)/bench/virtqueue
+
 deps:
 	bash scripts/deps.sh
 
