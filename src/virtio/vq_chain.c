@@ -52,21 +52,37 @@ int vq_fail(struct virtqueue *vq, enum vq_error err)
 }
 
 /* gpa -> host for up to len bytes inside one region; 0 when unmapped (or, for a device
- * write, read-only). A range crossing into the next region is taken piece by piece. */
+ * write, read-only). *room is what is left of the region from gpa. A range crossing into the
+ * next region is taken piece by piece. */
 static uint64_t map_gpa(struct virtqueue *vq, uint64_t gpa, uint64_t len, bool write,
-			void **hva)
+			void **hva, uint64_t *room)
 {
-	const struct gm_region *r;
-	uint64_t room;
+	const struct gm_region *r = gm_find_region(vq->gm, gpa);
 
-	if (!write)
-		return gm_translate_partial(vq->gm, gpa, len, hva);
-	r = gm_find_region(vq->gm, gpa);
-	if (!r || (r->flags & GM_REGION_READONLY))
+	if (!r || (write && (r->flags & GM_REGION_READONLY)))
 		return 0;
-	room = r->size - (gpa - r->gpa);
+	*room = r->size - (gpa - r->gpa);
 	*hva = r->hva + (gpa - r->gpa);
-	return len < room ? len : room;
+	return len < *room ? len : *room;
+}
+
+/* iova -> gpa for a whole range through the IOTLB: the pieces it returns (often a page each)
+ * must follow each other in guest-physical space too. Returns false when they do not. */
+static bool xlate_range(struct virtqueue *vq, uint64_t iova, uint64_t len, int access,
+			uint64_t *gpa)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		uint64_t g, n = vq->iotlb->xlate(vq->iotlb->opaque, iova + done, len - done, access, &g);
+
+		if (n == 0 || (done && g != *gpa + done))
+			return false;
+		if (!done)
+			*gpa = g;
+		done += n < len - done ? n : len - done;
+	}
+	return true;
 }
 
 void *vq_map_range(struct virtqueue *vq, uint64_t addr, uint64_t len, int access,
@@ -77,7 +93,7 @@ void *vq_map_range(struct virtqueue *vq, uint64_t addr, uint64_t len, int access
 
 	if (len == 0 || __builtin_add_overflow(addr, len - 1, &end))
 		return NULL;
-	if (vq->iotlb && vq->iotlb->xlate(vq->iotlb->opaque, addr, len, access, &g) < len)
+	if (vq->iotlb && !xlate_range(vq, addr, len, access, &g))
 		return NULL;
 	if (access & VQ_ACCESS_WRITE)
 		p = gm_translate_writable(vq->gm, g, len);
@@ -109,12 +125,14 @@ static enum vq_error add_iov(struct vq_walk *w, void *hva, uint64_t len, uint64_
 }
 
 /* One buffer [addr, addr+len): through the IOTLB (if any), then guest memory, appending one
- * iovec per contiguous piece. */
+ * iovec per contiguous piece. IOTLB pieces that continue the previous one inside the same
+ * region extend its iovec rather than adding one. */
 static enum vq_error walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len, bool write)
 {
 	struct virtqueue *vq = w->vq;
 	int access = write ? VQ_ACCESS_WRITE : VQ_ACCESS_READ;
-	uint64_t end, rest = len;
+	uint64_t end, rest = len, next_gpa = 0;
+	bool join = false; /* the last iovec ended inside a region, at next_gpa */
 	enum vq_error err;
 
 	if (!write && w->seen_write)
@@ -141,13 +159,20 @@ static enum vq_error walk_buffer(struct vq_walk *w, uint64_t addr, uint32_t len,
 		rest -= n;
 		while (n) {
 			void *hva;
-			uint64_t m = map_gpa(vq, gpa, n, write, &hva);
+			uint64_t room, m = map_gpa(vq, gpa, n, write, &hva, &room);
 
 			if (m == 0)
 				return VQ_ERR_DESC_ADDR;
-			err = add_iov(w, hva, m, gpa, write);
-			if (err)
-				return err;
+			if (join && gpa == next_gpa) {
+				w->e->iov[w->e->out_num + w->e->in_num - 1].iov_len += m;
+				*(write ? &w->e->in_len : &w->e->out_len) += m;
+			} else {
+				err = add_iov(w, hva, m, gpa, write);
+				if (err)
+					return err;
+			}
+			join = m < room;
+			next_gpa = gpa + m;
 			gpa += m;
 			n -= m;
 		}

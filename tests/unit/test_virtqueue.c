@@ -420,7 +420,7 @@ static void test_dirty(void **state)
 
 /* ---- IOTLB ---- */
 
-/* iova IOVA_BASE + x -> gpa x for x < 2 MiB, except: the page at IOVA_RO is read-only, and
+/* iova IOVA_BASE + x -> gpa x for x < 2 MiB, one page per lookup, except: the page at IOVA_RO is read-only, and
  * the two pages at IOVA_SPLIT map to gpa 0x30000 and 0x50000 (a contiguous iova range that is
  * not contiguous in guest memory). */
 #define IOVA_BASE  0x100000000ull
@@ -441,8 +441,8 @@ static uint64_t test_xlate(void *opaque, uint64_t iova, uint64_t len, int access
 		*gpa = base + (iova & (GM_PAGE_SIZE - 1));
 		return n < len ? n : len;
 	}
-	*gpa = iova - IOVA_BASE;
-	n = IOVA_BASE + 2 * MIB - iova;
+	*gpa = iova - IOVA_BASE; /* a page per entry, as a vIOMMU's IOTLB hands them out */
+	n = page_end - iova;
 	return n < len ? n : len;
 }
 static const struct vq_iotlb iotlb = { test_xlate, NULL };
@@ -474,6 +474,13 @@ static void test_iotlb(void **state)
 	assert_int_equal(vqd_r16(&f->d, f->d.used + 2), 1);
 	assert_int_equal(vqd_r32(&f->d, f->d.used + 4), 0);     /* id */
 	assert_int_equal(vqd_r32(&f->d, f->d.used + 8), 0x100); /* len */
+	/* a buffer over several IOTLB pages that follow each other in gpa: one iovec */
+	vqd_write_desc(&f->d, 4, IOVA_BASE + 0x60f00, 0x2300, VRING_DESC_F_WRITE, 0);
+	vqd_publish_head(&f->d, 4);
+	assert_int_equal(vq_pop(vq, &f->e), 1);
+	assert_int_equal(f->e.in_num, 1);
+	fx_check_iov(f, 0, 0x60f00, 0x2300);
+	assert_int_equal(f->e.in_gpa[0], 0x60f00);
 	/* readable from the RO page is fine, writable is not */
 	vqd_write_desc(&f->d, 2, IOVA_RO, 16, 0, 0);
 	vqd_publish_head(&f->d, 2);
@@ -488,6 +495,10 @@ static void test_iotlb(void **state)
 	assert_int_equal(vq_setup(vq, &f->gm, &iotlb, QSIZE, d, a, IOVA_RO, 0), -EINVAL);
 	assert_int_equal(vq->last_error, VQ_ERR_RING_ADDR);
 	assert_int_equal(vq_setup(vq, &f->gm, &iotlb, QSIZE, IOVA_SPLIT + 0xf80, a, u, 0), -EINVAL);
+	/* rings spanning several IOTLB pages, contiguous in gpa: accepted */
+	assert_int_equal(vq_setup(vq, &f->gm, &iotlb, 256, IOVA_BASE + 0x10800, IOVA_BASE + 0x12000,
+				  IOVA_BASE + 0x13ffc, 0), 0);
+	assert_int_equal(vq->desc_gpa, 0x10800);
 	assert_int_equal(vq_setup(vq, &f->gm, &iotlb, QSIZE, d, a, u, 0), 0);
 	assert_int_equal(vq_remap(vq, &f->gm, NULL), -EINVAL); /* iova addresses, no IOTLB */
 	assert_true(vq->broken);
