@@ -116,6 +116,8 @@ struct virtqueue {
  * packed: desc 16, event structures 4) and that each ring lies, as one contiguous range, in
  * one guest memory region (through the IOTLB when set: READ for desc/avail, WRITE for used,
  * both for the packed descriptor ring; the used ring may not be in a read-only region).
+ * Through an IOTLB a ring may span several entries (pages) when they follow each other in
+ * guest-physical memory.
  * Resets all indices (packed wrap counters start at 1). Returns 0 or -EINVAL (last_error:
  * VQ_ERR_RING_SIZE or VQ_ERR_RING_ADDR; the queue stays not ready). An indirect descriptor is
  * accepted even without VIRTIO_RING_F_INDIRECT_DESC (it is checked all the same). */
