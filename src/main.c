@@ -19,7 +19,7 @@ static int cmd_help(int argc, char **argv);
 static const struct vireo_command commands[] = {
 	{ "version", "print the version", cmd_version },
 	{ "help", "list the subcommands", cmd_help },
-	{ "backend", "serve a virtio device over vhost-user (blk, rng)", cmd_backend },
+	{ "backend", "serve a virtio device over vhost-user (blk, net, rng)", cmd_backend },
 };
 
 static void usage(FILE *f)

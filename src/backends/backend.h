@@ -11,7 +11,7 @@
 struct backend_opts {
 	const char *socket;
 	bool client;
-	unsigned queues;      /* 0: the kind's default */
+	unsigned queues;      /* 0: the kind's default (net: queue pairs) */
 	unsigned queue_size;  /* 0: the kind's default */
 	/* blk */
 	const char *path;
@@ -20,6 +20,7 @@ struct backend_opts {
 	/* net */
 	const char *tap;
 	bool loopback;
+	const char *mac;
 };
 
 struct backend_kind {
@@ -36,6 +37,7 @@ struct backend_kind {
 
 extern const struct backend_kind backend_kind_rng;
 extern const struct backend_kind backend_kind_blk;
+extern const struct backend_kind backend_kind_net;
 
 /* Shared option helpers: --queues N, --queue-size N. */
 int backend_parse_queue_opts(struct backend_opts *o, const char *a, const char *v);

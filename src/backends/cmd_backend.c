@@ -25,6 +25,7 @@
 static const struct backend_kind *const kinds[] = {
 	&backend_kind_rng,
 	&backend_kind_blk,
+	&backend_kind_net,
 };
 
 struct backend_loop {
