@@ -103,6 +103,13 @@ __attribute__((noreturn)) static inline void halt_forever(void)
 		__asm__ volatile("cli; hlt");
 }
 
+/* External interrupts: vector gets kut_irq_stub, which counts into kut_irq_count and sends
+ * the LAPIC an EOI. */
+void set_irq_vector(unsigned vector);
+extern volatile unsigned kut_irq_count;
+static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
+
 /* Writes v to CR4; returns false when the write raised #GP (the fault is caught). */
 bool write_cr4_checked(uint64_t v);
 
@@ -155,6 +162,8 @@ bool apic_x2apic_supported(void);
 void apic_enable(bool x2apic);
 bool apic_is_x2apic(void);
 uint32_t apic_id(void);            /* of the calling CPU, from its LAPIC */
+uint32_t apic_read(unsigned reg);   /* xAPIC register offset (0x20, 0x320, ...) */
+void apic_write(unsigned reg, uint32_t v);
 uint32_t cpu_initial_apic_id(void); /* from CPUID (works before the LAPIC is touched) */
 void apic_write_icr(uint32_t dest, uint32_t low);
 

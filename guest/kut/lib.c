@@ -292,7 +292,7 @@ struct idt_entry {
 } __attribute__((packed));
 
 extern const uint64_t kut_exc_stubs[32];
-static struct idt_entry idt[32] __attribute__((aligned(16)));
+static struct idt_entry idt[256] __attribute__((aligned(16)));
 
 /* Where write_cr4_checked resumes after a #GP, and whether one happened. */
 static volatile uint64_t gp_resume;
@@ -312,6 +312,29 @@ void kut_exception(struct exc_frame *f)
 	exit(0x7f);
 }
 
+static void set_gate(unsigned vector, uint64_t a)
+{
+	idt[vector] = (struct idt_entry){ .off_lo = (uint16_t)a, .sel = 0x08, .type = 0x8e,
+					  .off_mid = (uint16_t)(a >> 16),
+					  .off_hi = (uint32_t)(a >> 32) };
+}
+
+extern const char kut_irq_stub[];
+volatile unsigned kut_irq_count;
+
+void set_irq_vector(unsigned vector)
+{
+	if (vector >= 32 && vector < 256)
+		set_gate(vector, (uintptr_t)kut_irq_stub);
+}
+
+void kut_irq(void);
+void kut_irq(void)
+{
+	kut_irq_count++;
+	apic_write(0xb0, 0); /* EOI */
+}
+
 static void setup_idt(void)
 {
 	struct {
@@ -319,12 +342,8 @@ static void setup_idt(void)
 		uint64_t base;
 	} __attribute__((packed)) desc = { sizeof(idt) - 1, (uintptr_t)idt };
 
-	for (unsigned i = 0; i < 32; i++) {
-		uint64_t a = kut_exc_stubs[i];
-		idt[i] = (struct idt_entry){ .off_lo = (uint16_t)a, .sel = 0x08, .type = 0x8e,
-					     .off_mid = (uint16_t)(a >> 16),
-					     .off_hi = (uint32_t)(a >> 32) };
-	}
+	for (unsigned i = 0; i < 32; i++)
+		set_gate(i, kut_exc_stubs[i]);
 	__asm__ volatile("lidt %0" :: "m"(desc));
 }
 
@@ -370,6 +389,22 @@ void apic_enable(bool x2apic)
 bool apic_is_x2apic(void)
 {
 	return x2apic_mode;
+}
+
+/* x2APIC MSRs are 0x800 + offset / 16 (the ICR is one 64-bit MSR: apic_write_icr). */
+uint32_t apic_read(unsigned reg)
+{
+	if (x2apic_mode)
+		return (uint32_t)rdmsr(0x800 + reg / 16);
+	return *apic_reg(reg);
+}
+
+void apic_write(unsigned reg, uint32_t v)
+{
+	if (x2apic_mode)
+		wrmsr(0x800 + reg / 16, v);
+	else
+		*apic_reg(reg) = v;
 }
 
 uint32_t apic_id(void)

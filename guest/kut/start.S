@@ -256,6 +256,31 @@ exc_common:
 	add $16, %rsp                   /* vector, error code */
 	iretq
 
+/* External interrupts (one stub for every vector a test installs): caller-saved registers,
+ * kut_irq() in C (counts, sends EOI), iretq. */
+	.globl kut_irq_stub
+kut_irq_stub:
+	push %rax
+	push %rcx
+	push %rdx
+	push %rsi
+	push %rdi
+	push %r8
+	push %r9
+	push %r10
+	push %r11
+	call kut_irq
+	pop %r11
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rdi
+	pop %rsi
+	pop %rdx
+	pop %rcx
+	pop %rax
+	iretq
+
 	.section .rodata
 	.balign 8
 	.globl kut_exc_stubs
