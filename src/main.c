@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "core/cmd_run.h"
 #include "core/commands.h"
 
 static int cmd_version(int argc, char **argv)
@@ -20,6 +21,7 @@ static const struct vireo_command commands[] = {
 	{ "version", "print the version", cmd_version },
 	{ "help", "list the subcommands", cmd_help },
 	{ "backend", "serve a virtio device over vhost-user (blk, net, rng)", cmd_backend },
+	{ "run", "boot a kernel on KVM", cmd_run },
 };
 
 static void usage(FILE *f)

@@ -46,9 +46,14 @@ struct vm_config {
 	uint64_t mem_size;       /* bytes */
 	const char *console;     /* "stdio", "none" or a file path */
 	bool timing;             /* print set-up / boot timings */
+	uint64_t t_start_ns;     /* vm_now_ns() when the command started */
 };
 
 struct vcpu;
+struct boot_entry;
+struct kvm_cpuid2;
+
+#define VM_MAX_WATCHES 8
 
 struct vm {
 	struct vm_config cfg;
@@ -66,12 +71,28 @@ struct vm {
 	struct vcpu *vcpus;      /* ncpus entries */
 	uint64_t t_start_ns;     /* CLOCK_MONOTONIC at process start (timings) */
 
-	/* Exit request: first caller wins. */
+	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, read once */
+	bool x2apic_api;         /* KVM_CAP_X2APIC_API enabled with 32-bit IDs */
+	struct boot_entry *entry; /* how the boot vCPU starts (set by the kernel loader) */
+
+	/* Exit request: first caller wins; exit_efd wakes the main loop. */
 	pthread_mutex_t exit_lock;
-	pthread_cond_t exit_cond;
 	atomic_bool exit_requested;
 	int exit_status;
+	int exit_efd;
+
+	/* File descriptors the main loop watches (console input). */
+	struct vm_watch {
+		int fd;
+		bool (*cb)(void *opaque);
+		void *opaque;
+	} watches[VM_MAX_WATCHES];
+	unsigned nwatches;
 };
+
+/* Call cb(opaque) on the main thread whenever fd is readable, until the VM exits or cb
+ * returns false (end of input). */
+int vm_watch_fd(struct vm *vm, int fd, bool (*cb)(void *opaque), void *opaque);
 
 /* Ask vireo to stop the guest and exit with status. Safe from any thread (device handlers,
  * vCPU threads, signal-free context). Only the first request counts. */
@@ -89,11 +110,17 @@ int vm_irq_pulse(struct vm *vm, uint32_t gsi);
 /* Open /dev/kvm, check the API and capabilities, create the VM with its irqchip, PIT and
  * RAM (cfg->mem_size, cfg->ncpus). Errors are printed as one line; returns 0 or -errno. */
 int vm_create(struct vm *vm, const struct vm_config *cfg);
-/* Start the vCPU threads, wait for an exit request, stop the threads. Returns the status. */
+/* Create the vCPUs with the boot state in *vm->entry, start one thread each, run the main
+ * loop until an exit request, stop and join the threads. Returns the exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
+/* SIGINT, SIGTERM and SIGHUP stop the guest; vireo then exits with 128 + the signal. */
+void vm_install_signal_handlers(struct vm *vm);
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t vm_now_ns(void);
+/* With --timing or VIREO_LOG=info: "vireo: timing: <what> at X ms" since process start. */
+void vm_timing(struct vm *vm, const char *what);
 
 #endif

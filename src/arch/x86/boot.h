@@ -82,6 +82,8 @@ struct bz_info {
 	uint32_t init_size;
 	uint32_t cmdline_size; /* max command line length without the NUL */
 	uint64_t load_addr;    /* where vireo loads the protected-mode kernel */
+	uint32_t payload_off;  /* compressed payload, from kernel_off (protocol 2.08+) */
+	uint32_t payload_len;
 };
 
 /* Parse and validate a bzImage. Returns 0, or -ENOEXEC (not a bzImage: no "HdrS" magic or
@@ -114,6 +116,20 @@ void boot_build_page_tables(uint8_t *buf, uint64_t pml4_gpa);
 #define BOOT_GDT_ENTRIES 4
 void boot_build_gdt(uint64_t *gdt);
 
+/* Build the setup header of a kernel that has none (an ELF vmlinux): a 1024-byte image
+ * whose header bz_fill_boot_params() copies. */
+void bz_synth_header(uint8_t *hdr_img, struct bz_info *bi);
+
+/* Shared end of the Linux loaders (boot.c): command line, initrd, boot_params, page tables,
+ * GDT, 64-bit entry at entry_addr. 0 or -errno (one line printed). */
+int linux_boot_finish(struct vm *vm, const void *hdr_img, const struct bz_info *bi,
+		      uint64_t kernel_end, uint64_t entry_addr, struct boot_entry *entry);
+/* vmlinux.c: load a bzImage whose payload vireo can unpack (LZ4) as its ELF vmlinux.
+ * -ENOTSUP when it cannot (other compression): load the bzImage as usual then. */
+int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
+		     struct boot_entry *entry);
+
 extern const struct kernel_loader bzimage_loader;
+extern const struct kernel_loader vmlinux_loader;
 
 #endif

@@ -1,0 +1,242 @@
+/* x86 vCPU set-up (see vcpu_setup.h). CPUID starts from KVM_GET_SUPPORTED_CPUID (read once
+ * per VM) and gets the per-vCPU APIC ID, TSC-deadline and the hypervisor bit; no PMU leaf.
+ * Boot MSRs follow what a firmware leaves: MTRRs enabled write-back, fast strings. */
+#include "arch/x86/vcpu_setup.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
+
+#include "arch/x86/boot.h"
+#include "core/vcpu.h"
+#include "core/vm.h"
+#include "util/log.h"
+
+#define MAX_CPUID_ENTRIES 256
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID_1_ECX_HYPERVISOR   (1u << 31)
+
+#define MSR_IA32_TSC            0x10
+#define MSR_IA32_SYSENTER_CS    0x174
+#define MSR_IA32_SYSENTER_ESP   0x175
+#define MSR_IA32_SYSENTER_EIP   0x176
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MSR_MTRR_DEF_TYPE       0x2ff
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SYSCALL_MASK        0xc0000084
+#define MSR_KERNEL_GS_BASE      0xc0000102
+
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_MASK  0x700
+#define APIC_MODE_NMI   0x400
+#define APIC_MODE_EXTINT 0x700
+#define APIC_LVT_MASKED (1u << 16)
+
+static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* KVM_GET_SUPPORTED_CPUID once per VM (vCPU threads race here, hence the lock). */
+static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *c;
+
+	pthread_mutex_lock(&cpuid_lock);
+	c = vm->cpuid;
+	if (!c) {
+		c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+		if (c) {
+			c->nent = MAX_CPUID_ENTRIES;
+			if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+				pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+				free(c);
+				c = NULL;
+			}
+		}
+		vm->cpuid = c;
+	}
+	pthread_mutex_unlock(&cpuid_lock);
+	return c;
+}
+
+static int setup_cpuid(struct vcpu *v)
+{
+	struct kvm_cpuid2 *sup = supported_cpuid(v->vm);
+	struct kvm_cpuid2 *c;
+	size_t sz;
+	int ret = 0;
+
+	if (!sup)
+		return -ENOTSUP;
+	sz = sizeof(*c) + sup->nent * sizeof(c->entries[0]);
+	c = malloc(sz);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, sup, sz);
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x00ffffff) | (v->id << 24);
+			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			if (ioctl(v->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+			break;
+		case 0xa: /* no PMU on these hosts: say so */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = v->id;
+			break;
+		case 0x8000001e:
+			e->eax = v->id;
+			break;
+		}
+	}
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		ret = -errno;
+		pr_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(errno));
+	}
+	free(c);
+	return ret;
+}
+
+static int setup_msrs(struct vcpu *v)
+{
+	static const struct { uint32_t index; uint64_t data; } boot[] = {
+		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_CSTAR, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_LSTAR, 0 },
+		{ MSR_IA32_MISC_ENABLE, 1 },                 /* fast strings */
+		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },       /* MTRRs on, default write-back */
+	};
+	enum { N = sizeof(boot) / sizeof(boot[0]) };
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[N];
+	} m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = N;
+	for (unsigned i = 0; i < N; i++) {
+		m.e[i].index = boot[i].index;
+		m.e[i].data = boot[i].data;
+	}
+	r = ioctl(v->fd, KVM_SET_MSRS, &m);
+	if (r != N) {
+		pr_err("vcpu%u: KVM_SET_MSRS: MSR %#x refused", v->id,
+		       r >= 0 && r < N ? m.e[r].index : 0);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_fpu(struct vcpu *v)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+
+	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0) {
+		pr_err("vcpu%u: KVM_SET_FPU: %s", v->id, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static uint32_t lapic_get(const struct kvm_lapic_state *s, unsigned reg)
+{
+	uint32_t v;
+
+	memcpy(&v, &s->regs[reg], sizeof(v));
+	return v;
+}
+
+static void lapic_set(struct kvm_lapic_state *s, unsigned reg, uint32_t v)
+{
+	memcpy(&s->regs[reg], &v, sizeof(v));
+}
+
+/* Boot vCPU: LINT0 delivers the PIC's interrupts (ExtINT), LINT1 is the NMI pin. */
+static int setup_lapic(struct vcpu *v)
+{
+	struct kvm_lapic_state s;
+	uint32_t l0, l1;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &s) < 0)
+		goto fail;
+	l0 = lapic_get(&s, APIC_LVT0) & ~(APIC_MODE_MASK | APIC_LVT_MASKED);
+	l1 = lapic_get(&s, APIC_LVT1) & ~(APIC_MODE_MASK | APIC_LVT_MASKED);
+	lapic_set(&s, APIC_LVT0, l0 | APIC_MODE_EXTINT);
+	lapic_set(&s, APIC_LVT1, l1 | APIC_MODE_NMI);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &s) < 0)
+		goto fail;
+	return 0;
+fail:
+	pr_err("vcpu%u: LAPIC set-up: %s", v->id, strerror(errno));
+	return -errno;
+}
+
+static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool l)
+{
+	*s = (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type, .present = 1,
+		.dpl = 0, .db = !l, .s = 1, .l = l, .g = 1,
+	};
+}
+
+/* Registers of the boot vCPU: long mode with the loader's page tables, or 32-bit flat. */
+static int setup_boot_regs(struct vcpu *v, const struct boot_entry *e)
+{
+	struct kvm_sregs sr;
+	struct kvm_regs regs = {
+		.rflags = 2, .rip = e->rip, .rsp = e->rsp, .rsi = e->rsi,
+		.rax = e->rax, .rbx = e->rbx,
+	};
+	bool lm = e->mode == BOOT_MODE_LONG64;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		goto fail;
+	seg_flat(&sr.cs, lm ? 0x10 : 0x08, 0xb, lm);
+	seg_flat(&sr.ds, 0x18, 0x3, false);
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	sr.gdt.base = BOOT_GDT_ADDR;
+	sr.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
+	if (lm) {
+		sr.cr0 = 0x80000033;      /* PG | NE | ET | MP | PE */
+		sr.cr3 = BOOT_PML4_ADDR;
+		sr.cr4 = 0x20;            /* PAE */
+		sr.efer = 0x500;          /* LMA | LME */
+	} else {
+		sr.cr0 = 0x33;            /* NE | ET | MP | PE */
+		sr.cr3 = 0;
+		sr.cr4 = 0;
+		sr.efer = 0;
+	}
+	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		goto fail;
+	return 0;
+fail:
+	pr_err("vcpu%u: boot registers: %s", v->id, strerror(errno));
+	return -errno;
+}
+
+int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry)
+{
+	int ret = setup_cpuid(v);
+
+	if (!ret)
+		ret = setup_msrs(v);
+	if (!ret)
+		ret = setup_fpu(v);
+	if (!ret && entry)
+		ret = setup_lapic(v);
+	if (!ret && entry)
+		ret = setup_boot_regs(v, entry);
+	return ret;
+}

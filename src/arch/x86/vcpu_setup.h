@@ -1,0 +1,13 @@
+/* x86 vCPU set-up before the first KVM_RUN: CPUID, boot MSRs, FPU, LAPIC LINT pins and, for
+ * the boot vCPU, the registers of the loader's boot_entry (long mode or 32-bit flat). */
+#ifndef VIREO_ARCH_X86_VCPU_SETUP_H
+#define VIREO_ARCH_X86_VCPU_SETUP_H
+
+struct vcpu;
+struct boot_entry;
+
+/* entry is NULL for application processors (they wait for INIT/SIPI). 0 or -errno, with
+ * one line printed. */
+int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry);
+
+#endif

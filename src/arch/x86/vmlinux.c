@@ -1,0 +1,140 @@
+/* Loading an uncompressed ELF vmlinux (Firecracker-style 64-bit boot): its PT_LOAD segments
+ * go to their physical addresses, the boot vCPU starts at the ELF entry (startup_64's
+ * physical address) with boot_params in rsi. Two users:
+ *   - vmlinux_loader: --kernel is an ELF64 x86-64 vmlinux (setup header synthesized);
+ *   - bz_load_unpacked(): a bzImage whose payload is LZ4 is unpacked on the host and loaded
+ *     the same way, keeping the bzImage's setup header. The guest then runs no decompressor,
+ *     which matters a lot where KVM emulates guest kernel code (nested paravirtual KVM). */
+#include <elf.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arch/x86/boot.h"
+#include "core/vm.h"
+#include "util/log.h"
+#include "util/lz4.h"
+
+#define VMLINUX_MAX (512ull << 20)   /* an unpacked kernel above this is refused */
+
+static bool elf_ok(const void *img, size_t len)
+{
+	const Elf64_Ehdr *eh = img;
+
+	return len >= sizeof(*eh) && !memcmp(eh->e_ident, ELFMAG, SELFMAG) &&
+	       eh->e_ident[EI_CLASS] == ELFCLASS64 && eh->e_ident[EI_DATA] == ELFDATA2LSB &&
+	       eh->e_machine == EM_X86_64 && eh->e_type == ET_EXEC;
+}
+
+/* Copy the PT_LOAD segments into guest RAM (which is still all zero beyond what the loader
+ * wrote below 1 MiB, so .bss needs no clearing). Sets *end to the highest byte used. */
+static int elf_load_segments(struct vm *vm, const uint8_t *img, size_t len, uint64_t *end)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	uint64_t phend = eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
+
+	*end = 0;
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > len || phend > len ||
+	    phend < eh->e_phoff) {
+		pr_err("kernel %s: bad ELF program headers", vm->cfg.kernel);
+		return -ENOEXEC;
+	}
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, img + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
+		    ph.p_paddr < BOOT_KERNEL_ADDR || ph.p_memsz > vm->ram_low ||
+		    ph.p_paddr > vm->ram_low - ph.p_memsz) {
+			pr_err("kernel %s: ELF segment %u (%#llx+%#llx) outside guest RAM "
+			       "(--memory too small?)", vm->cfg.kernel, i,
+			       (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
+			return -ENOEXEC;
+		}
+		if (gm_write(&vm->mem, ph.p_paddr, img + ph.p_offset, ph.p_filesz))
+			return -EFAULT;
+		if (ph.p_paddr + ph.p_memsz > *end)
+			*end = ph.p_paddr + ph.p_memsz;
+	}
+	if (!*end) {
+		pr_err("kernel %s: no loadable ELF segment", vm->cfg.kernel);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+static int elf_boot(struct vm *vm, const void *elf, size_t len, const void *hdr_img,
+		    const struct bz_info *bi, struct boot_entry *entry)
+{
+	const Elf64_Ehdr *eh = elf;
+	uint64_t end;
+	int ret = elf_load_segments(vm, elf, len, &end);
+
+	if (ret)
+		return ret;
+	if (eh->e_entry < BOOT_KERNEL_ADDR || eh->e_entry >= end) {
+		pr_err("kernel %s: ELF entry %#llx is not a physical address in the kernel",
+		       vm->cfg.kernel, (unsigned long long)eh->e_entry);
+		return -ENOEXEC;
+	}
+	return linux_boot_finish(vm, hdr_img, bi, (end + GM_PAGE_SIZE - 1) & ~(GM_PAGE_SIZE - 1),
+				 eh->e_entry, entry);
+}
+
+int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
+		     struct boot_entry *entry)
+{
+	const uint8_t *p = (const uint8_t *)img + bi->kernel_off;
+	uint32_t magic, size;
+	uint8_t *out;
+	ssize_t n;
+	int ret;
+
+	if (!bi->payload_len || bi->payload_off > bi->kernel_size ||
+	    bi->payload_len > bi->kernel_size - bi->payload_off || bi->payload_len < 8)
+		return -ENOTSUP;
+	p += bi->payload_off;
+	memcpy(&magic, p, 4);
+	if (magic != LZ4_LEGACY_MAGIC)
+		return -ENOTSUP;
+	memcpy(&size, p + bi->payload_len - 4, 4);   /* the build appends the unpacked size */
+	if (size < sizeof(Elf64_Ehdr) || size > VMLINUX_MAX)
+		return -ENOTSUP;
+	out = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (out == MAP_FAILED)
+		return -ENOTSUP;
+	n = lz4_legacy_decompress(p, bi->payload_len, out, size);
+	if (n != (ssize_t)size || !elf_ok(out, size)) {
+		pr_debug("kernel %s: LZ4 payload not unpacked (%zd): guest decompresses",
+			 vm->cfg.kernel, n);
+		ret = -ENOTSUP;
+	} else {
+		pr_info("kernel %s: LZ4 payload unpacked on the host (%u bytes)", vm->cfg.kernel,
+			size);
+		ret = elf_boot(vm, out, size, img, bi, entry);
+	}
+	munmap(out, size);
+	return ret;
+}
+
+static bool vmlinux_probe(const void *img, size_t len)
+{
+	return elf_ok(img, len);
+}
+
+static int vmlinux_load(struct vm *vm, const void *img, size_t len, struct boot_entry *entry)
+{
+	uint8_t hdr[1024];
+	struct bz_info bi;
+
+	bz_synth_header(hdr, &bi);
+	return elf_boot(vm, img, len, hdr, &bi, entry);
+}
+
+const struct kernel_loader vmlinux_loader = {
+	.name = "vmlinux",
+	.probe = vmlinux_probe,
+	.load = vmlinux_load,
+};

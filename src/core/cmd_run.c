@@ -1,0 +1,230 @@
+/* `vireo run`: boot a kernel on KVM. Parses the command line (kvmtool-style short options,
+ * Cloud Hypervisor-style long ones), checks the inputs before touching KVM, creates the VM,
+ * its devices, loads the kernel and runs until the guest powers off, reboots or fails.
+ * The exit statuses are listed in --help and in src/core/vm.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/boot.h"
+#include "core/cmd_run.h"
+#include "core/devices.h"
+#include "core/vm.h"
+#include "util/log.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define DEFAULT_MEM     (256ull << 20)
+#define MIN_MEM         (16ull << 20)
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+"usage: vireo run --kernel FILE [options]\n"
+"Boot FILE (a Linux bzImage, or a multiboot kernel) on KVM.\n\n"
+"  -k, --kernel FILE       kernel image\n"
+"  -i, --initrd FILE       initial ramdisk (bzImage) or module (multiboot)\n"
+"  -p, --cmdline STR       kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
+"  -c, --cpus N            number of vCPUs (default 1, at most KVM's limit)\n"
+"  -m, --memory SIZE       guest RAM: a number with K, M, G or T (no suffix: MiB;\n"
+"                          default 256M); above 3 GiB the rest goes above 4 GiB\n"
+"      --console WHERE     serial console: stdio (default), none, or a file path\n"
+"      --timing            print set-up and run times on stderr\n"
+"  -h, --help              this help\n\n"
+"Exit status: 0 the guest powered off; 1 vireo failed while the guest ran;\n"
+"2 bad usage or set-up error; 4 the guest asked for a reboot (or triple-faulted);\n"
+"(v << 1) | 1 the guest wrote v to isa-debug-exit (port 0xf4).\n"
+"VIREO_LOG=debug|info|warn|err sets the log level.\n");
+}
+
+/* "256M", "4G", "1048576K", "512" (MiB). 0 on error. */
+uint64_t run_parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 20;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	case '\0': break;
+	default: return 0;
+	}
+	if (end[0] == 'i' && end[1] == 'B')   /* 256MiB */
+		end += 2;
+	else if (end[0] == 'B' && end[-1] > '9') /* 256MB */
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static int parse_cpus(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v > 1u << 20 || *s == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Fill cfg from argv. Returns 0, 1 for --help (exit 0), or -EINVAL (message printed). */
+int run_parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	enum { OPT_CONSOLE = 256, OPT_TIMING };
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'p' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "timing", no_argument, NULL, OPT_TIMING },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	cfg->ncpus = 1;
+	cfg->mem_size = DEFAULT_MEM;
+	cfg->cmdline = DEFAULT_CMDLINE;
+	cfg->console = "stdio";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "k:i:p:c:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': cfg->kernel = optarg; break;
+		case 'i': cfg->initrd = optarg; break;
+		case 'p': cfg->cmdline = optarg; break;
+		case OPT_CONSOLE: cfg->console = optarg; break;
+		case OPT_TIMING: cfg->timing = true; break;
+		case 'h': return 1;
+		case 'c':
+			if (parse_cpus(optarg, &cfg->ncpus)) {
+				pr_err("--cpus %s: not a vCPU count (1 or more)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'm':
+			cfg->mem_size = run_parse_size(optarg);
+			if (!cfg->mem_size || cfg->mem_size & (GM_PAGE_SIZE - 1) ||
+			    cfg->mem_size < MIN_MEM) {
+				pr_err("--memory %s: not a size of at least 16M in whole pages "
+				       "(e.g. 256M, 4G)", optarg);
+				return -EINVAL;
+			}
+			break;
+		default:
+			pr_err("run: unknown or incomplete option '%s' (see vireo run --help)",
+			       argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		pr_err("run: unexpected argument '%s' (see vireo run --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->kernel) {
+		pr_err("run: --kernel FILE is required (see vireo run --help)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Map the kernel file read-only and pick its loader. */
+static int open_kernel(const char *path, void **img, size_t *len,
+		       const struct kernel_loader **loader)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		pr_err("kernel %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		pr_err("kernel %s: not a regular, non-empty file", path);
+		close(fd);
+		return -ENOEXEC;
+	}
+	*len = st.st_size;
+	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (*img == MAP_FAILED) {
+		pr_err("kernel %s: %s", path, strerror(errno));
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; x86_loaders[i]; i++) {
+		if (x86_loaders[i]->probe(*img, *len)) {
+			*loader = x86_loaders[i];
+			return 0;
+		}
+	}
+	pr_err("kernel %s: not a bzImage or multiboot kernel", path);
+	munmap(*img, *len);
+	return -ENOEXEC;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg = { .t_start_ns = vm_now_ns() };
+	const struct kernel_loader *loader = NULL;
+	struct boot_entry entry;
+	struct vm vm;
+	void *img = NULL;
+	size_t len = 0;
+	int ret, status = VM_EXIT_USAGE;
+
+	ret = run_parse_args(argc, argv, &cfg);
+	if (ret) {
+		if (ret > 0)
+			run_usage(stdout);
+		return ret > 0 ? 0 : VM_EXIT_USAGE;
+	}
+	if (open_kernel(cfg.kernel, &img, &len, &loader))
+		return VM_EXIT_USAGE;
+	if (cfg.initrd && access(cfg.initrd, R_OK)) {
+		pr_err("initrd %s: %s", cfg.initrd, strerror(errno));
+		munmap(img, len);
+		return VM_EXIT_USAGE;
+	}
+	if (vm_create(&vm, &cfg))
+		goto out;
+	if (vm_devices_init(&vm))
+		goto out_devices;
+	if (loader->load(&vm, img, len, &entry))
+		goto out_devices;
+	munmap(img, len);
+	img = NULL;
+	vm.entry = &entry;
+	vm_install_signal_handlers(&vm);
+	status = vm_run(&vm);
+out_devices:
+	vm_devices_exit(&vm);
+out:
+	vm_destroy(&vm);
+	if (img)
+		munmap(img, len);
+	vm_timing(&vm, "exit");
+	return status;
+}

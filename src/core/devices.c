@@ -1,0 +1,42 @@
+/* The platform devices of every VM, in init order (see devices.h). */
+#include "core/devices.h"
+
+#include <string.h>
+
+#include "core/vm.h"
+#include "devices/legacy/legacy.h"
+#include "util/log.h"
+
+static const struct vm_device vm_devices[] = {
+	{ "serial", serial_init, serial_exit },
+	{ "rtc", rtc_init, NULL },
+	{ "i8042", i8042_init, NULL },
+};
+
+#define NDEV (sizeof(vm_devices) / sizeof(vm_devices[0]))
+
+static unsigned ndev_ready;
+
+int vm_devices_init(struct vm *vm)
+{
+	for (ndev_ready = 0; ndev_ready < NDEV; ndev_ready++) {
+		const struct vm_device *d = &vm_devices[ndev_ready];
+		int ret = d->init(vm);
+
+		if (ret) {
+			pr_err("device %s: set-up failed: %s", d->name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_devices_exit(struct vm *vm)
+{
+	while (ndev_ready > 0) {
+		const struct vm_device *d = &vm_devices[--ndev_ready];
+
+		if (d->exit)
+			d->exit(vm);
+	}
+}
