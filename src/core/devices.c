@@ -3,7 +3,10 @@
 
 #include <string.h>
 
+#include "arch/x86/acpi_dev.h"
 #include "core/vm.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/fw_cfg.h"
 #include "devices/legacy/legacy.h"
 #include "util/log.h"
 
@@ -11,6 +14,9 @@ static const struct vm_device vm_devices[] = {
 	{ "serial", serial_init, serial_exit },
 	{ "rtc", rtc_init, NULL },
 	{ "i8042", i8042_init, NULL },
+	{ "acpi", acpi_dev_init, acpi_dev_exit },
+	{ "debug-exit", debug_exit_dev_init, NULL },
+	{ "fw_cfg", fw_cfg_dev_init, fw_cfg_dev_exit },
 };
 
 #define NDEV (sizeof(vm_devices) / sizeof(vm_devices[0]))

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
@@ -270,6 +271,8 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
+	free(vm->cpuid);
+	vm->cpuid = NULL;
 	gm_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

@@ -86,6 +86,11 @@ static void wr32(uint8_t *p, size_t off, uint32_t v)
 	memcpy(p + off, &v, sizeof(v));
 }
 
+static void wr64(uint8_t *p, size_t off, uint64_t v)
+{
+	memcpy(p + off, &v, sizeof(v));
+}
+
 static void wr16(uint8_t *p, size_t off, uint16_t v)
 {
 	memcpy(p + off, &v, sizeof(v));
@@ -200,6 +205,7 @@ void bz_fill_boot_params(uint8_t *zp, const void *img, const struct bz_info *bi,
 	wr32(zp, BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_addr >> 32));
 	wr32(zp, HDR_RAMDISK_SIZE, (uint32_t)initrd_size);
 	wr32(zp, BP_EXT_RAMDISK_SIZE, (uint32_t)(initrd_size >> 32));
+	wr64(zp, BP_ACPI_RSDP_ADDR, BOOT_ACPI_ADDR); /* vireo's ACPI tables start with the RSDP */
 	n = bz_e820(e820, BP_E820_MAX, ram_low, ram_high);
 	zp[BP_E820_ENTRIES] = (uint8_t)n;
 	memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));

@@ -1,6 +1,6 @@
-/* x86 vCPU set-up (see vcpu_setup.h). CPUID starts from KVM_GET_SUPPORTED_CPUID (read once
- * per VM) and gets the per-vCPU APIC ID, TSC-deadline and the hypervisor bit; no PMU leaf.
- * Boot MSRs follow what a firmware leaves: MTRRs enabled write-back, fast strings. */
+/* x86 vCPU set-up (see vcpu_setup.h), in the order sregs.h explains: KVM_SET_CPUID2 (per-vCPU
+ * table from cpuid.c), then the special registers checked against that very table
+ * (sregs_set), then general registers, MSRs, FPU, LAPIC. Boot MSRs follow what a firmware leaves: MTRRs enabled write-back, fast strings. */
 #include "arch/x86/vcpu_setup.h"
 
 #include <errno.h>
@@ -11,13 +11,12 @@
 #include <linux/kvm.h>
 
 #include "arch/x86/boot.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/sregs.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
 #include "util/log.h"
 
-#define MAX_CPUID_ENTRIES 256
-#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
-#define CPUID_1_ECX_HYPERVISOR   (1u << 31)
 
 #define MSR_IA32_TSC            0x10
 #define MSR_IA32_SYSENTER_CS    0x174
@@ -48,62 +47,31 @@ static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 	pthread_mutex_lock(&cpuid_lock);
 	c = vm->cpuid;
 	if (!c) {
-		c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
-		if (c) {
-			c->nent = MAX_CPUID_ENTRIES;
-			if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-				pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-				free(c);
-				c = NULL;
-			}
-		}
+		c = cpuid_get_supported(vm->kvm_fd);
+		if (!c)
+			pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		vm->cpuid = c;
 	}
 	pthread_mutex_unlock(&cpuid_lock);
 	return c;
 }
 
-static int setup_cpuid(struct vcpu *v)
+/* The vCPU's CPUID (cpuid.c: APIC ID, topology, KVM leaves with MSI_EXT_DEST_ID,
+ * TSC-deadline, no PMU) and the capabilities its special registers are checked against. */
+static int setup_cpuid(struct vcpu *v, struct x86_caps *caps)
 {
 	struct kvm_cpuid2 *sup = supported_cpuid(v->vm);
-	struct kvm_cpuid2 *c;
-	size_t sz;
-	int ret = 0;
+	struct cpuid_config cc = { .ncpus = v->vm->ncpus };
+	char err[160];
+	int ret;
 
 	if (!sup)
 		return -ENOTSUP;
-	sz = sizeof(*c) + sup->nent * sizeof(c->entries[0]);
-	c = malloc(sz);
-	if (!c)
-		return -ENOMEM;
-	memcpy(c, sup, sz);
-	for (unsigned i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &c->entries[i];
-
-		switch (e->function) {
-		case 1:
-			e->ebx = (e->ebx & 0x00ffffff) | (v->id << 24);
-			e->ecx |= CPUID_1_ECX_HYPERVISOR;
-			if (ioctl(v->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
-				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
-			break;
-		case 0xa: /* no PMU on these hosts: say so */
-			e->eax = e->ebx = e->ecx = e->edx = 0;
-			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = v->id;
-			break;
-		case 0x8000001e:
-			e->eax = v->id;
-			break;
-		}
-	}
-	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
-		ret = -errno;
-		pr_err("vcpu%u: KVM_SET_CPUID2: %s", v->id, strerror(errno));
-	}
-	free(c);
+	cc.tsc_deadline = ioctl(v->vm->kvm_fd, KVM_CHECK_EXTENSION,
+				KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	ret = cpuid_set_vcpu(v->fd, sup, &cc, v->id, caps, err, sizeof(err));
+	if (ret)
+		pr_err("%s", err);
 	return ret;
 }
 
@@ -191,9 +159,11 @@ static void seg_flat(struct kvm_segment *s, uint16_t sel, uint8_t type, bool l)
 }
 
 /* Registers of the boot vCPU: long mode with the loader's page tables, or 32-bit flat. */
-static int setup_boot_regs(struct vcpu *v, const struct boot_entry *e)
+static int setup_boot_regs(struct vcpu *v, const struct boot_entry *e,
+			   const struct x86_caps *caps)
 {
 	struct kvm_sregs sr;
+	char err[160];
 	struct kvm_regs regs = {
 		.rflags = 2, .rip = e->rip, .rsp = e->rsp, .rsi = e->rsi,
 		.rax = e->rax, .rbx = e->rbx,
@@ -208,17 +178,21 @@ static int setup_boot_regs(struct vcpu *v, const struct boot_entry *e)
 	sr.gdt.base = BOOT_GDT_ADDR;
 	sr.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
 	if (lm) {
-		sr.cr0 = 0x80000033;      /* PG | NE | ET | MP | PE */
+		sr.cr0 = X86_CR0_PG | X86_CR0_NE | X86_CR0_ET | X86_CR0_MP | X86_CR0_PE;
 		sr.cr3 = BOOT_PML4_ADDR;
-		sr.cr4 = 0x20;            /* PAE */
-		sr.efer = 0x500;          /* LMA | LME */
+		sr.cr4 = X86_CR4_PAE;
+		sr.efer = X86_EFER_LMA | X86_EFER_LME;
 	} else {
-		sr.cr0 = 0x33;            /* NE | ET | MP | PE */
+		sr.cr0 = X86_CR0_NE | X86_CR0_ET | X86_CR0_MP | X86_CR0_PE;
 		sr.cr3 = 0;
 		sr.cr4 = 0;
 		sr.efer = 0;
 	}
-	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+	if (sregs_set(v->fd, &sr, caps, err, sizeof(err)) < 0) {
+		pr_err("vcpu%u: boot special registers: %s", v->id, err);
+		return -EINVAL;
+	}
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -228,15 +202,16 @@ fail:
 
 int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry)
 {
-	int ret = setup_cpuid(v);
+	struct x86_caps caps;
+	int ret = setup_cpuid(v, &caps);
 
+	if (!ret && entry)
+		ret = setup_boot_regs(v, entry, &caps);
 	if (!ret)
 		ret = setup_msrs(v);
 	if (!ret)
 		ret = setup_fpu(v);
 	if (!ret && entry)
 		ret = setup_lapic(v);
-	if (!ret && entry)
-		ret = setup_boot_regs(v, entry);
 	return ret;
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/vm.h"
 #include "devices/legacy/debug_exit.h"
 #include "util/log.h"
 
@@ -27,4 +28,20 @@ int debug_exit_io(void *opaque, uint64_t offset, void *data, unsigned size, bool
 	pr_info("debug-exit: guest wrote 0x%x, exit status %d", v, debug_exit_status(v));
 	de->request_exit(de->ctx, debug_exit_status(v));
 	return 0;
+}
+
+/* Platform device (src/core/devices.c): port 0xf4 on vm->pio, exits through
+ * vm_request_exit(). */
+static struct debug_exit debug_exit_dev;
+
+static void debug_exit_request(void *ctx, int status)
+{
+	vm_request_exit(ctx, status);
+}
+
+int debug_exit_dev_init(struct vm *vm)
+{
+	debug_exit_dev = (struct debug_exit){ .request_exit = debug_exit_request, .ctx = vm };
+	return bus_register(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
+			    &debug_exit_dev, "debug-exit");
 }

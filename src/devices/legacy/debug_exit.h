@@ -23,4 +23,8 @@ int debug_exit_status(uint32_t v);
 /* The port-I/O handler (src/core/bus.h signature); opaque is a struct debug_exit. */
 int debug_exit_io(void *opaque, uint64_t offset, void *data, unsigned size, bool is_write);
 
+/* Platform device (src/core/devices.c): port 0xf4 on vm->pio, exit via vm_request_exit. */
+struct vm;
+int debug_exit_dev_init(struct vm *vm);
+
 #endif
