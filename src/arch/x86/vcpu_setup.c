@@ -85,22 +85,23 @@ static int setup_msrs(struct vcpu *v)
 		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 },       /* MTRRs on, default write-back */
 	};
 	enum { N = sizeof(boot) / sizeof(boot[0]) };
-	struct {
+	/* struct kvm_msrs ends in a flexible array: a byte buffer of the right size. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[N];
+		uint8_t buf[sizeof(struct kvm_msrs) + N * sizeof(struct kvm_msr_entry)];
 	} m;
 	int r;
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = N;
 	for (unsigned i = 0; i < N; i++) {
-		m.e[i].index = boot[i].index;
-		m.e[i].data = boot[i].data;
+		m.hdr.entries[i].index = boot[i].index;
+		m.hdr.entries[i].data = boot[i].data;
 	}
 	r = ioctl(v->fd, KVM_SET_MSRS, &m);
 	if (r != N) {
 		pr_err("vcpu%u: KVM_SET_MSRS: MSR %#x refused", v->id,
-		       r >= 0 && r < N ? m.e[r].index : 0);
+		       r >= 0 && r < N ? boot[r].index : 0);
 		return -EINVAL;
 	}
 	return 0;

@@ -1,0 +1,74 @@
+/* Unit tests for the LZ4 legacy-frame decoder: literals, overlapping matches, several
+ * blocks, the kernel's trailing size, and refusal of corrupt streams without overrun. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/lz4.h"
+
+/* magic, block of 8 bytes: "abc" then a 9-byte match at offset 3 (overlapping), then "x" */
+static const uint8_t stream[] = {
+	0x02, 0x21, 0x4c, 0x18,
+	8, 0, 0, 0,
+	0x35, 'a', 'b', 'c', 3, 0, 0x10, 'x',
+	/* second block: literal "yz" */
+	3, 0, 0, 0,
+	0x20, 'y', 'z',
+	/* the kernel's appended size */
+	15, 0, 0, 0,
+};
+
+static void test_decode(void **state)
+{
+	uint8_t out[64];
+	ssize_t n;
+
+	(void)state;
+	memset(out, 0, sizeof(out));
+	n = lz4_legacy_decompress(stream, sizeof(stream), out, sizeof(out));
+	assert_int_equal(n, 15);
+	assert_memory_equal(out, "abcabcabcabcxyz", 15);
+}
+
+static void test_refusals(void **state)
+{
+	uint8_t out[64], bad[sizeof(stream)];
+
+	(void)state;
+	/* Output too small: refused, nothing written past the end. */
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(lz4_legacy_decompress(stream, sizeof(stream), out, 10), -ENOSPC);
+	assert_int_equal(out[10], 0xee);
+	/* Not the legacy magic. */
+	memcpy(bad, stream, sizeof(bad));
+	bad[0] = 0x04;
+	assert_int_equal(lz4_legacy_decompress(bad, sizeof(bad), out, sizeof(out)), -EINVAL);
+	/* Match offset 0 and an offset before the start of the output. */
+	memcpy(bad, stream, sizeof(bad));
+	bad[12] = 0;
+	assert_int_equal(lz4_legacy_decompress(bad, sizeof(bad), out, sizeof(out)), -EINVAL);
+	bad[12] = 4;
+	assert_int_equal(lz4_legacy_decompress(bad, sizeof(bad), out, sizeof(out)), -EINVAL);
+	/* Literal length running past the block. */
+	memcpy(bad, stream, sizeof(bad));
+	bad[8] = 0xf5;
+	bad[9] = 200;
+	assert_int_equal(lz4_legacy_decompress(bad, sizeof(bad), out, sizeof(out)), -EINVAL);
+	/* Too short to hold the magic. */
+	assert_int_equal(lz4_legacy_decompress(stream, 3, out, sizeof(out)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_refusals),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
