@@ -11,6 +11,7 @@
 
 #define VU_MAX_RINGS VIRTIO_MAX_QUEUES
 #define VU_IOTLB_MAX 1024
+#define VU_MAX_DEFERRED 8
 
 struct vu_server;
 
@@ -79,7 +80,16 @@ struct vu_server {
 	struct vu_iotlb_entry iotlb[VU_IOTLB_MAX];
 	unsigned niotlb;
 	struct vq_iotlb vq_iotlb;
-	uint64_t iotlb_misses;
+	uint64_t iotlb_misses, iotlb_updates, iotlb_invalidations;
+	bool iotlb_start_pending;    /* a start waits for ring translations (misses sent) */
+
+	/* the thread running vu_server_handle, and messages read while it waited inline */
+	pthread_t loop_thread;
+	bool in_loop;
+	bool pumping;                /* inside vu_pump_inline */
+	int inline_error;
+	struct vu_msg deferred[VU_MAX_DEFERRED];
+	unsigned ndeferred;
 };
 
 static inline bool vu_has_feature(const struct vu_server *s, unsigned bit)
@@ -123,10 +133,15 @@ bool vu_mem_table_size_ok(const struct vu_msg *m);
 int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m);
 int vu_h_backend_req_fd(struct vu_server *s, struct vu_msg *m);
 void vu_iotlb_reset(struct vu_server *s);
+void vu_iotlb_changed(struct vu_server *s, const struct vhost_iotlb_msg *im);
 uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, uint64_t *gpa);
 /* A ring address (front-end user address, or IOVA under the IOTLB) to gpa, for len bytes. */
 int vu_ring_addr_to_gpa(struct vu_server *s, uint64_t addr, uint64_t len, uint64_t *gpa);
 
 void vu_fail(struct vu_server *s, const char *why); /* record why the connection ends */
+void vu_pump_inline(struct vu_server *s, bool (*done)(struct vu_server *, const void *),
+		    const void *arg, int timeout_ms);
+/* Whether [iova, iova+len) is mapped with `access`; when not, a miss is sent (no wait). */
+bool vu_iotlb_ready(struct vu_server *s, uint64_t iova, uint64_t len, int access);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,7 +78,10 @@ int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m)
 	}
 	pthread_mutex_lock(&s->iotlb_lock);
 	drop_range(s, im->iova, im->size);
+	if (im->type == VHOST_IOTLB_INVALIDATE)
+		s->iotlb_invalidations++;
 	if (im->type == VHOST_IOTLB_UPDATE) {
+		s->iotlb_updates++;
 		if (s->niotlb == VU_IOTLB_MAX) {
 			memmove(&s->iotlb[0], &s->iotlb[1], (VU_IOTLB_MAX - 1) * sizeof(s->iotlb[0]));
 			s->niotlb--;
@@ -87,6 +91,7 @@ int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m)
 		pthread_cond_broadcast(&s->iotlb_cond);
 	}
 	pthread_mutex_unlock(&s->iotlb_lock);
+	vu_iotlb_changed(s, im);
 	return 0;
 }
 
@@ -142,6 +147,27 @@ static uint64_t uaddr_to_gpa(const struct guest_memory *gm, uint64_t uaddr, uint
 	return 0;
 }
 
+struct covered_arg {
+	uint64_t iova;
+	int access;
+};
+
+static bool covered(struct vu_server *s, const void *p)
+{
+	const struct covered_arg *a = p;
+	bool ok;
+
+	pthread_mutex_lock(&s->iotlb_lock);
+	ok = find(s, a->iova, a->access) != NULL;
+	pthread_mutex_unlock(&s->iotlb_lock);
+	return ok;
+}
+
+static bool on_loop_thread(const struct vu_server *s)
+{
+	return s->in_loop && pthread_equal(pthread_self(), s->loop_thread);
+}
+
 uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, uint64_t *gpa)
 {
 	struct vu_server *s = opaque;
@@ -153,7 +179,20 @@ uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, u
 	deadline.tv_sec += VU_IOTLB_MISS_WAIT_MS / 1000;
 	pthread_mutex_lock(&s->iotlb_lock);
 	e = find(s, iova, access);
-	if (!e && send_miss(s, iova, access)) {
+	if (!e && on_loop_thread(s)) {
+		/* the update arrives on the connection this thread serves: read it here */
+		struct covered_arg a = { iova, access };
+
+		pthread_mutex_unlock(&s->iotlb_lock);
+		if (send_miss(s, iova, access)) {
+			s->iotlb_misses++;
+			s->pumping = true;
+			vu_pump_inline(s, covered, &a, VU_IOTLB_MISS_WAIT_MS);
+			s->pumping = false;
+		}
+		pthread_mutex_lock(&s->iotlb_lock);
+		e = find(s, iova, access);
+	} else if (!e && send_miss(s, iova, access)) {
 		s->iotlb_misses++;
 		while (!(e = find(s, iova, access)) &&
 		       !pthread_cond_timedwait(&s->iotlb_cond, &s->iotlb_lock, &deadline))
@@ -166,8 +205,64 @@ uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, u
 	}
 	pthread_mutex_unlock(&s->iotlb_lock);
 	if (!n)
-		pr_debug("%s: IOTLB: no %s mapping for iova 0x%llx", s->name,
-			 access & VQ_ACCESS_WRITE ? "writable" : "readable",
-			 (unsigned long long)iova);
+		pr_warn("%s: IOTLB: no %s mapping for iova 0x%llx", s->name,
+			access & VQ_ACCESS_WRITE ? "writable" : "readable",
+			(unsigned long long)iova);
 	return n;
+}
+
+bool vu_iotlb_ready(struct vu_server *s, uint64_t iova, uint64_t len, int access)
+{
+	uint64_t at = iova, end = iova + len;
+
+	pthread_mutex_lock(&s->iotlb_lock);
+	while (at < end) {
+		const struct vu_iotlb_entry *e = find(s, at, access);
+
+		if (!e)
+			break;
+		at = e->iova + e->size;
+		if (at <= e->iova) /* entry reaches the top of the address space */
+			at = end;
+	}
+	pthread_mutex_unlock(&s->iotlb_lock);
+	if (at >= end)
+		return true;
+	if (send_miss(s, at, access))
+		s->iotlb_misses++;
+	return false;
+}
+
+/* Ring areas of the running rings that [iova, iova+size) touches. */
+static bool hits_running_ring(struct vu_server *s, uint64_t iova, uint64_t size)
+{
+	for (unsigned i = 0; i < s->nrings; i++) {
+		const struct vu_vring *r = &s->rings[i];
+		uint64_t a[3] = { r->addr.desc_user_addr, r->addr.avail_user_addr,
+				  r->addr.used_user_addr };
+
+		if (!r->running)
+			continue;
+		for (int k = 0; k < 3; k++)
+			if (a[k] < iova + size && iova < a[k] + 16ull * r->num + 6)
+				return true;
+	}
+	return false;
+}
+
+/* After an IOTLB change: start what waited for translations; restart rings whose areas
+ * were invalidated (the device holds pointers to them). Not while pumping inline. */
+void vu_iotlb_changed(struct vu_server *s, const struct vhost_iotlb_msg *im)
+{
+	if (s->pumping || !vu_iotlb_active(s))
+		return;
+	if (im->type == VHOST_IOTLB_INVALIDATE && s->dev_started &&
+	    hits_running_ring(s, im->iova, im->size)) {
+		pr_debug("%s: IOTLB invalidation under a running ring: restarting", s->name);
+		vu_dev_stop(s);
+		vu_dev_sync(s, false);
+	} else if (im->type == VHOST_IOTLB_UPDATE && s->iotlb_start_pending) {
+		s->iotlb_start_pending = false;
+		vu_dev_sync(s, false);
+	}
 }

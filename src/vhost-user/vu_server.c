@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,8 @@ static void close_conn(struct vu_server *s)
 	if (s->conn_fd < 0)
 		return;
 	reset_session(s);
+	while (s->ndeferred)
+		vu_msg_close_fds(&s->deferred[--s->ndeferred]);
 	if (s->watch.unwatch)
 		s->watch.unwatch(s->watch.opaque, s->conn_fd);
 	close(s->conn_fd);
@@ -381,6 +384,7 @@ static int set_conn(struct vu_server *s, int fd)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	s->conn_fd = fd;
 	s->last_error = NULL;
+	s->inline_error = 0;
 	s->protocol_features = 0;
 	s->protocol_set = false;
 	s->dev.ops->reset(s->dev.dev);
@@ -474,6 +478,11 @@ static int accept_conn(struct vu_server *s)
 
 static int end_conn(struct vu_server *s, const struct vu_msg *m, int rc)
 {
+	if (vu_iotlb_active(s))
+		pr_info("%s: IOTLB (VIRTIO_F_ACCESS_PLATFORM): %llu updates, %llu invalidations, "
+			"%llu misses", s->name, (unsigned long long)s->iotlb_updates,
+			(unsigned long long)s->iotlb_invalidations,
+			(unsigned long long)s->iotlb_misses);
 	if (rc == -ECONNRESET && !s->last_error)
 		pr_info("%s: front-end disconnected", s->name);
 	else
@@ -486,53 +495,120 @@ static int end_conn(struct vu_server *s, const struct vu_msg *m, int rc)
 	return rc;
 }
 
-int vu_server_process_one(struct vu_server *s)
+/* Check, run and answer one received message. Returns the handler's result; the caller
+ * ends the connection on failure. */
+static int dispatch(struct vu_server *s, struct vu_msg *m)
 {
 	const struct vu_request_desc *d = NULL;
+	const char *why = check_msg(s, m, &d);
+	int rc;
+
+	if (why) {
+		vu_fail(s, why);
+		vu_msg_close_fds(m);
+		return -EPROTO;
+	}
+	pr_debug("%s: %s size %u fds %u", s->name, d->name, m->hdr.size, m->nfds);
+	rc = d->handler(s, m);
+	vu_msg_close_fds(m); /* whatever the handler did not take */
+	if (d->has_reply && !rc)
+		rc = send_reply(s, m);
+	else if (!d->has_reply && (m->hdr.flags & VU_FLAG_NEED_REPLY) &&
+		 vu_has_pf(s, VU_PF_REPLY_ACK))
+		send_ack(s, m->hdr.request, rc ? 1 : 0);
+	if (rc)
+		vu_fail(s, "request failed");
+	return rc;
+}
+
+int vu_server_process_one(struct vu_server *s)
+{
 	struct vu_msg m;
 	const char *why;
 	int rc;
 
 	if (s->conn_fd < 0)
 		return -ENOTCONN;
-	rc = vu_msg_recv(s->conn_fd, &m, &why);
-	if (rc) {
-		if (rc != -ECONNRESET)
-			vu_fail(s, why);
+	s->loop_thread = pthread_self();
+	s->in_loop = true;
+	if (s->ndeferred) { /* read while an IOTLB miss was being resolved */
+		m = s->deferred[0];
+		memmove(&s->deferred[0], &s->deferred[1], --s->ndeferred * sizeof(m));
+	} else {
+		rc = vu_msg_recv(s->conn_fd, &m, &why);
+		if (rc) {
+			s->in_loop = false;
+			if (rc != -ECONNRESET)
+				vu_fail(s, why);
+			return end_conn(s, &m, rc);
+		}
+	}
+	rc = dispatch(s, &m);
+	if (!rc)
+		rc = s->inline_error;
+	s->in_loop = false;
+	if (rc)
 		return end_conn(s, &m, rc);
-	}
-	why = check_msg(s, &m, &d);
-	if (why) {
-		vu_fail(s, why);
-		vu_msg_close_fds(&m);
-		return end_conn(s, &m, -EPROTO);
-	}
-	pr_debug("%s: %s size %u fds %u", s->name, d->name, m.hdr.size, m.nfds);
-	rc = d->handler(s, &m);
-	vu_msg_close_fds(&m); /* whatever the handler did not take */
-	if (d->has_reply && !rc)
-		rc = send_reply(s, &m);
-	else if (!d->has_reply && (m.hdr.flags & VU_FLAG_NEED_REPLY) &&
-		 vu_has_pf(s, VU_PF_REPLY_ACK))
-		send_ack(s, m.hdr.request, rc ? 1 : 0);
-	if (rc) {
-		vu_fail(s, "request failed");
-		return end_conn(s, &m, rc);
-	}
 	return 0;
+}
+
+/* On the server's own thread, inside a handler or a kick, a device asked for an IOVA the
+ * IOTLB lacks: read messages until `done(s)` says the update arrived (IOTLB messages are
+ * handled now, others kept for later), at most until the deadline. Errors are recorded and
+ * end the connection once the current event is over. */
+void vu_pump_inline(struct vu_server *s, bool (*done)(struct vu_server *, const void *),
+		    const void *arg, int timeout_ms)
+{
+	struct pollfd pf = { s->conn_fd, POLLIN, 0 };
+
+	while (!s->inline_error && !done(s, arg)) {
+		struct vu_msg m;
+		const char *why;
+		int rc;
+
+		if (poll(&pf, 1, timeout_ms) <= 0)
+			return;
+		rc = vu_msg_recv(s->conn_fd, &m, &why);
+		if (rc) {
+			vu_fail(s, rc == -ECONNRESET ? "peer closed the connection" : why);
+			s->inline_error = rc;
+			return;
+		}
+		if (m.hdr.request == VU_IOTLB_MSG) {
+			s->inline_error = dispatch(s, &m);
+		} else if (s->ndeferred < VU_MAX_DEFERRED) {
+			s->deferred[s->ndeferred++] = m;
+		} else {
+			vu_msg_close_fds(&m);
+			vu_fail(s, "too many requests while waiting for an IOTLB update");
+			s->inline_error = -ENOBUFS;
+		}
+	}
 }
 
 int vu_server_handle(struct vu_server *s, uint32_t token)
 {
+	int rc = -EINVAL;
+
 	if (token == VU_TOKEN_LISTEN)
 		return s->listen_fd >= 0 ? accept_conn(s) : -EBADF;
-	if (token == VU_TOKEN_CONN)
-		return vu_server_process_one(s);
-	if (token >= VU_TOKEN_KICK(0) && token < VU_TOKEN_KICK(s->nrings)) {
+	if (token == VU_TOKEN_CONN) {
+		rc = vu_server_process_one(s);
+	} else if (token >= VU_TOKEN_KICK(0) && token < VU_TOKEN_KICK(s->nrings)) {
+		s->loop_thread = pthread_self();
+		s->in_loop = true;
 		vu_handle_kick(s, token - VU_TOKEN_KICK(0));
-		return 0;
+		s->in_loop = false;
+		rc = 0;
+		if (s->inline_error) {
+			struct vu_msg none = { .hdr.request = VU_IOTLB_MSG };
+
+			rc = end_conn(s, &none, s->inline_error);
+		}
 	}
-	return -EINVAL;
+	while (!rc && s->ndeferred && s->conn_fd >= 0)
+		rc = vu_server_process_one(s);
+	return rc;
 }
 
 int vu_server_create(const struct vu_server_config *cfg, struct vu_server **out)

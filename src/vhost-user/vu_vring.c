@@ -166,6 +166,29 @@ void vu_dev_stop(struct vu_server *s)
 	pr_debug("%s: device stopped", s->name);
 }
 
+/* Under the IOTLB: whether every runnable ring's areas are mapped (misses are sent for the
+ * first gap of each, without waiting: the answers arrive as messages on this thread). */
+static bool rings_translatable(struct vu_server *s)
+{
+	bool ok = true;
+
+	if (!vu_iotlb_active(s))
+		return true;
+	for (unsigned i = 0; i < s->nrings; i++) {
+		struct vu_vring *r = &s->rings[i];
+		uint64_t dl, al, ul;
+
+		if (!ring_runnable(r))
+			continue;
+		ring_sizes(s, r->num, &dl, &al, &ul);
+		ok &= vu_iotlb_ready(s, r->addr.desc_user_addr, dl,
+				     packed(s) ? VQ_ACCESS_READ | VQ_ACCESS_WRITE : VQ_ACCESS_READ);
+		ok &= vu_iotlb_ready(s, r->addr.avail_user_addr, al, VQ_ACCESS_READ);
+		ok &= vu_iotlb_ready(s, r->addr.used_user_addr, ul, VQ_ACCESS_WRITE);
+	}
+	return ok;
+}
+
 /* Start the device on every runnable ring. */
 static int dev_start(struct vu_server *s)
 {
@@ -178,6 +201,11 @@ static int dev_start(struct vu_server *s)
 	if (!s->features_set) {
 		vu_fail(s, "ring started before SET_FEATURES");
 		return -EPROTO;
+	}
+	if (!rings_translatable(s)) {
+		s->iotlb_start_pending = true; /* misses sent: the updates start it */
+		pr_debug("%s: start waits for IOTLB entries of the rings", s->name);
+		return 0;
 	}
 	ops->reset(dev);
 	rc = vu_negotiate_device(s);
