@@ -7,6 +7,7 @@
 #include "vhost-user/vu_msg.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -103,7 +104,8 @@ int vu_msg_check_hdr(const struct vu_hdr *h, const char **why)
 	return 0;
 }
 
-int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
+/* Both directions: a request (reply flag refused) or a reply (reply flag required). */
+static int msg_recv(int sock, struct vu_msg *m, bool reply, const char **why)
 {
 	char cbuf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 	struct iovec iov = { &m->hdr, sizeof(m->hdr) };
@@ -141,7 +143,19 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 			goto fail;
 		}
 	}
-	rc = vu_msg_check_hdr(&m->hdr, why);
+	if (reply) {
+		struct vu_hdr h = m->hdr;
+
+		if (!(h.flags & VU_FLAG_REPLY)) {
+			*why = "reply flag missing on a reply";
+			rc = -EPROTO;
+			goto fail;
+		}
+		h.flags &= ~VU_FLAG_REPLY;
+		rc = vu_msg_check_hdr(&h, why);
+	} else {
+		rc = vu_msg_check_hdr(&m->hdr, why);
+	}
 	if (rc)
 		goto fail;
 	memset(&m->payload, 0, sizeof(m->payload));
@@ -155,6 +169,16 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 fail:
 	vu_msg_close_fds(m);
 	return rc;
+}
+
+int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
+{
+	return msg_recv(sock, m, false, why);
+}
+
+int vu_msg_recv_reply(int sock, struct vu_msg *m, const char **why)
+{
+	return msg_recv(sock, m, true, why);
 }
 
 int vu_msg_send(int sock, const struct vu_hdr *hdr, const void *payload, const int *fds,
