@@ -147,7 +147,7 @@ static void assert_refused(struct fx *fx, int rc, const char *why)
 	assert_true(get_u64(fx, VU_GET_FEATURES) & F(VIRTIO_F_VERSION_1));
 }
 
-static void handshake(struct fx *fx, uint64_t extra)
+static void handshake_pf(struct fx *fx, uint64_t extra, uint64_t extra_pf)
 {
 	uint64_t f = get_u64(fx, VU_GET_FEATURES);
 
@@ -155,9 +155,14 @@ static void handshake(struct fx *fx, uint64_t extra)
 	assert_true(f & F(VU_F_LOG_ALL));
 	set_u64(fx, VU_SET_PROTOCOL_FEATURES,
 		get_u64(fx, VU_GET_PROTOCOL_FEATURES) & (F(VU_PF_MQ) | F(VU_PF_LOG_SHMFD) |
-							 F(VU_PF_REPLY_ACK)));
+							 F(VU_PF_REPLY_ACK) | extra_pf));
 	assert_int_equal(exchange(fx, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
 	set_u64(fx, VU_SET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VU_F_PROTOCOL_FEATURES) | extra);
+}
+
+static void handshake(struct fx *fx, uint64_t extra)
+{
+	handshake_pf(fx, extra, 0);
 }
 
 static int mem_table(struct fx *fx, const struct vu_mem_region *r, unsigned n, int fd)
@@ -432,6 +437,99 @@ static void test_request_and_dirty_log(void **state)
 	close(logfd);
 }
 
+/* ---- IOTLB (S10): the device reaches only what the front-end mapped ------------------------ */
+
+#define IOVA(gpa) (0x100000000ull + (gpa))
+
+static void iotlb_msg(struct fx *fx, uint8_t type, uint64_t iova, uint64_t size, uint64_t gpa,
+		      uint8_t perm)
+{
+	struct vhost_iotlb_msg im = { .iova = iova, .size = size, .uaddr = UADDR + gpa,
+				      .perm = perm, .type = type };
+
+	assert_int_equal(exchange(fx, VU_IOTLB_MSG, &im, VU_IOTLB_SIZE, NULL, 0), 0);
+}
+
+/* The next message on the backend channel is an IOTLB miss; returns its iova. */
+static uint64_t expect_miss(int chan, uint8_t perm)
+{
+	struct vu_hdr h;
+	struct vhost_iotlb_msg im;
+
+	assert_int_equal(recv(chan, &h, sizeof(h), MSG_WAITALL), sizeof(h));
+	assert_int_equal(h.request, VU_BACKEND_IOTLB_MSG);
+	assert_int_equal(h.size, VU_IOTLB_SIZE);
+	assert_int_equal(recv(chan, &im, sizeof(im), MSG_WAITALL), sizeof(im));
+	assert_int_equal(im.type, VHOST_IOTLB_MISS);
+	assert_int_equal(im.perm, perm);
+	return im.iova;
+}
+
+static void test_iotlb(void **state)
+{
+	struct fx *fx = *state;
+	struct vhost_vring_state num = { 0, QSIZE }, en = { 0, 1 };
+	struct vhost_vring_addr a = { .index = 0 };
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), call = eventfd(0, EFD_CLOEXEC);
+	int chan[2];
+	struct vqd_buf ok = { IOVA(BUF), 128, true }, ro = { IOVA(BUF + 0x2000), 128, true };
+	uint8_t zero[128] = { 0 }, got[128];
+	uint64_t miss;
+	uint32_t len;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan), 0);
+	assert_true(get_u64(fx, VU_GET_FEATURES) & F(VIRTIO_F_ACCESS_PLATFORM));
+	handshake_pf(fx, F(VIRTIO_F_ACCESS_PLATFORM), F(VU_PF_BACKEND_REQ));
+	assert_int_equal(exchange(fx, VU_SET_BACKEND_REQ_FD, NULL, 0, &chan[0], 1), 0);
+	close(chan[0]);
+	whole_mem(fx);
+	assert_int_equal(vqd_init(&fx->d, &fx->front, RINGS, QSIZE, 0), 0);
+	a.desc_user_addr = IOVA(fx->d.desc); /* ring addresses are IOVAs now */
+	a.avail_user_addr = IOVA(fx->d.avail);
+	a.used_user_addr = IOVA(fx->d.used);
+	assert_int_equal(exchange(fx, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_CALL, &(uint64_t){ 0 }, 8, &call, 1), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_KICK, &(uint64_t){ 0 }, 8, &kick, 1), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_ENABLE, &en, sizeof(en), NULL, 0), 0);
+	/* nothing mapped: the ring cannot start, the back-end asks for its descriptor table */
+	miss = expect_miss(chan[1], VHOST_ACCESS_RO);
+	assert_int_equal(miss, IOVA(fx->d.desc));
+	assert_false(fx->vdev.status & VIRTIO_STATUS_DRIVER_OK);
+	/* map the rings (and a writable buffer, and a read-only one): the device starts */
+	iotlb_msg(fx, VHOST_IOTLB_UPDATE, IOVA(RINGS), fx->d.end - RINGS, RINGS, VHOST_ACCESS_RW);
+	iotlb_msg(fx, VHOST_IOTLB_UPDATE, IOVA(BUF), 4096, BUF, VHOST_ACCESS_WO);
+	iotlb_msg(fx, VHOST_IOTLB_UPDATE, IOVA(BUF + 0x2000), 4096, BUF + 0x2000, VHOST_ACCESS_RO);
+	assert_true(fx->vdev.status & VIRTIO_STATUS_DRIVER_OK);
+
+	assert_int_equal(gm_write(&fx->front, BUF, zero, sizeof(zero)), 0);
+	assert_int_equal(gm_write(&fx->front, BUF + 0x2000, zero, sizeof(zero)), 0);
+	assert_true(vqd_add(&fx->d, &ok, 1) >= 0);
+	eventfd_write(kick, 1);
+	assert_int_equal(vu_server_handle(fx->s, VU_TOKEN_KICK(0)), 0);
+	assert_true(vqd_get_used(&fx->d, &len) >= 0);
+	assert_int_equal(len, 128);
+	assert_int_equal(gm_read(&fx->front, BUF, got, sizeof(got)), 0);
+	assert_memory_not_equal(got, zero, sizeof(got)); /* written through the IOVA */
+
+	while (recv(chan[1], got, sizeof(got), MSG_DONTWAIT) > 0) /* older misses (rings) */
+		;
+	/* a device-writable buffer on a read-only mapping: a miss for write access, no answer,
+	 * refused: the device needs a reset and the page is untouched */
+	assert_true(vqd_add(&fx->d, &ro, 1) >= 0);
+	eventfd_write(kick, 1);
+	assert_int_equal(vu_server_handle(fx->s, VU_TOKEN_KICK(0)), 0);
+	assert_int_equal(expect_miss(chan[1], VHOST_ACCESS_WO), IOVA(BUF + 0x2000));
+	assert_int_equal(vqd_get_used(&fx->d, &len), -EAGAIN);
+	assert_true(fx->vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(gm_read(&fx->front, BUF + 0x2000, got, sizeof(got)), 0);
+	assert_memory_equal(got, zero, sizeof(got));
+	vqd_destroy(&fx->d);
+	close(chan[1]);
+	close(kick);
+	close(call);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -448,6 +546,7 @@ int main(void)
 		T(test_vring_outside_memory),
 		T(test_reply_ack),
 		T(test_request_and_dirty_log),
+		T(test_iotlb),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
