@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KUT_MAX_CPUS 256
+#define KUT_MAX_CPUS 1024
 
 /* ---- the multiboot information structure (what the VMM hands us in EBX) ---- */
 struct mb_info {

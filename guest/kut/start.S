@@ -22,7 +22,7 @@
 #define CR4_PAE      (1 << 5)
 #define CR4_OSFXSR   (1 << 9)
 #define CR4_OSXMMEXCPT (1 << 10)
-#define KUT_MAX_CPUS 256
+#define KUT_MAX_CPUS 1024
 #define AP_STACK     4096
 #define BSP_STACK    16384
 
