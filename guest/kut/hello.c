@@ -1,5 +1,6 @@
-/* kut hello: prints what the VMM handed over (multiboot command line, memory sizes, the module)
- * and what fw_cfg says, so that a test can check each against what it asked vireo for. */
+/* kut hello: prints what the VMM handed over (multiboot command line, memory sizes and map,
+ * the module) and what fw_cfg says, so that a test can check each against what it asked
+ * vireo for. */
 #include "kut.h"
 
 static void print_module(void)
@@ -16,6 +17,18 @@ static void print_module(void)
 	printf("'\n");
 }
 
+static void print_mmap(void)
+{
+	uintptr_t p = mbi()->mmap_addr, end = p + mbi()->mmap_length;
+
+	while (p + sizeof(struct mb_mmap_entry) <= end) {
+		const struct mb_mmap_entry *e = (const struct mb_mmap_entry *)p;
+		printf("kut hello: mmap 0x%lx+0x%lx type %u\n", (unsigned long)e->addr,
+		       (unsigned long)e->len, e->type);
+		p += e->size + 4;
+	}
+}
+
 int main(void)
 {
 	const struct mb_info *mi = mbi();
@@ -25,6 +38,8 @@ int main(void)
 	printf("kut hello: cmdline '%s'\n", cmdline());
 	if (mi->flags & MB_IF_MEM)
 		printf("kut hello: mem_lower %u KiB mem_upper %u KiB\n", mi->mem_lower, mi->mem_upper);
+	if (mi->flags & MB_IF_MMAP)
+		print_mmap();
 	if ((mi->flags & MB_IF_MODS) && mi->mods_count)
 		print_module();
 	else

@@ -33,10 +33,18 @@ struct mb_module {
 	uint32_t reserved;
 } __attribute__((packed));
 
+struct mb_mmap_entry {
+	uint32_t size; /* of the rest of the entry */
+	uint64_t addr;
+	uint64_t len;
+	uint32_t type;
+} __attribute__((packed));
+
 #define MB_BOOT_MAGIC 0x2BADB002u
 #define MB_IF_MEM     (1u << 0)
 #define MB_IF_CMDLINE (1u << 2)
 #define MB_IF_MODS    (1u << 3)
+#define MB_IF_MMAP    (1u << 6)
 
 extern uint32_t kut_mb_magic, kut_mb_info;
 static inline struct mb_info *mbi(void)

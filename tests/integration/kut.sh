@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kvm-unit-tests style test kernels (S2) under `vireo run`, both compiler builds of each:
-#   hello     multiboot command line, module (--initrd), memory sizes, fw_cfg signature,
-#             CPU count and RAM size as the kernel sees them; also as an ELF32 file
+#   hello     multiboot command line, module (--initrd), memory sizes and map (also with RAM
+#             above 4 GiB), fw_cfg signature, CPU count and RAM size as the kernel sees them;
+#             also as an ELF32 file
 #   exitcode  isa-debug-exit: writing v (1, 2 or 4 bytes) makes vireo exit with (v << 1) | 1
 #   smp       INIT/SIPI bring-up of every AP (xAPIC; x2APIC too), count vs fw_cfg, 1/2/8 CPUs,
 #             and 300 CPUs in x2APIC mode (APIC IDs above 255, S5)
@@ -9,7 +10,8 @@
 #             CR4 bit settable, reserved ones #GP
 #   apic      in-kernel IOAPIC, LAPIC timer interrupt (xAPIC and x2APIC), ACPI RSDP/XSDT/MADT
 #             found by the BIOS-area scan, MADT CPUs = fw_cfg CPUs
-# and a kernel with a corrupted multiboot header refused with status 2 and one error line.
+# and kernels with a corrupted multiboot header or a segment outside RAM refused with status 2
+# and one error line.
 # A test kernel's "success" is exit(0), i.e. vireo status 1.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,6 +64,11 @@ for cc in gcc clang; do
     "module $modsize bytes" "'kut-module-marker line one'" \
     "mem_lower 639 KiB mem_upper 64512 KiB" "fw_cfg 'QEMU' cpus 2 ram 64 MiB"
 
+  run hello-4g-$cc "$k/hello.elf" --memory 4G --cmdline "big"
+  expect hello-4g-$cc 1 "mem_upper 3144704 KiB" "mmap 0x0+0x9fc00 type 1" \
+    "mmap 0x9fc00+0x60400 type 2" "mmap 0x100000+0xbff00000 type 1" \
+    "mmap 0x100000000+0x40000000 type 1" "cpus 1 ram 4096 MiB"
+
   run hello32-$cc "$k/hello32.elf" --memory 32M --cmdline "elf32"
   expect hello32-$cc 1 "hello from vireo" "cmdline 'elf32'" "no module" "cpus 1 ram 32 MiB"
 
@@ -97,18 +104,27 @@ else
   expect smp-x2apic-300 1 "kut smp: 300 of 300 CPUs online (x2APIC)"
 fi
 
-# A corrupted multiboot checksum: refused before the guest runs, status 2, one error line.
-bad=$TMP/bad.elf
-cp "$KUT/gcc/hello.elf" "$bad"
-off=$(LC_ALL=C grep -obUaP '\x02\xb0\xad\x1b' "$bad" | head -n 1 | cut -d: -f1)
-printf '\x01\x02\x03\x04' | dd of="$bad" bs=1 seek=$((off + 8)) conv=notrunc status=none
-run bad-checksum "$bad"
-if [ "$RC" -eq 2 ] && [ "$(wc -l <"$TMP/bad-checksum.err")" -ge 1 ] && \
-   grep -qi "kernel\|multiboot" "$TMP/bad-checksum.err"; then
-  pass "corrupted multiboot header refused (status 2: $(head -n 1 "$TMP/bad-checksum.err"))"
-else
-  fail "corrupted multiboot header: status $RC"
-  sed 's/^/    /' "$TMP/bad-checksum.err"
-fi
+# Broken kernels are refused before the guest runs: status 2 and one error line naming it.
+refused() {
+  local name=$1 what=$2
+  run "$name" "$TMP/$name.elf"
+  if [ "$RC" -eq 2 ] && [ "$(wc -l <"$TMP/$name.err")" -eq 1 ] && grep -q "$what" "$TMP/$name.err"; then
+    pass "$name refused (status 2: $(cat "$TMP/$name.err"))"
+  else
+    fail "$name: status $RC, want 2 and one line with '$what'"
+    sed 's/^/    /' "$TMP/$name.err"
+  fi
+}
+# a corrupted header checksum
+cp "$KUT/gcc/hello.elf" "$TMP/bad-checksum.elf"
+off=$(LC_ALL=C grep -obUaP '\x02\xb0\xad\x1b' "$TMP/bad-checksum.elf" | head -n 1 | cut -d: -f1)
+printf '\x01\x02\x03\x04' | dd of="$TMP/bad-checksum.elf" bs=1 seek=$((off + 8)) conv=notrunc status=none
+refused bad-checksum "checksum"
+# the loadable segment moved to 3.75 GiB, outside guest RAM (p_paddr of the first program header)
+cp "$KUT/gcc/hello.elf" "$TMP/bad-segment.elf"
+phoff=$(od -An -t u8 -j 32 -N 8 "$TMP/bad-segment.elf" | tr -d ' ')
+printf '\x00\x00\x00\xf0\x00\x00\x00\x00' | \
+  dd of="$TMP/bad-segment.elf" bs=1 seek=$((phoff + 24)) conv=notrunc status=none
+refused bad-segment "not inside guest RAM"
 
 exit $FAILED

@@ -573,32 +573,6 @@ static void test_aout_kludge(void **state)
 	expect_refused(f, -EINVAL);
 }
 
-static void test_entry_registers(void **state)
-{
-	struct mb_load_result res = { .entry = 0x400123, .info_addr = MB_INFO_ADDR };
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-
-	(void)state;
-	memset(&sregs, 0xff, sizeof(sregs));
-	mb_setup_regs(&res, &regs);
-	mb_setup_sregs(&sregs);
-	assert_int_equal(regs.rax, MB_BOOT_MAGIC);
-	assert_int_equal(regs.rbx, MB_INFO_ADDR);
-	assert_int_equal(regs.rip, 0x400123);
-	assert_int_equal(regs.rflags & (1u << 9), 0); /* IF clear */
-	assert_int_equal(sregs.cr0 & 1, 1);           /* PE */
-	assert_int_equal(sregs.cr0 >> 31, 0);         /* no paging */
-	assert_int_equal(sregs.efer, 0);
-	assert_int_equal(sregs.cs.base, 0);
-	assert_int_equal(sregs.cs.limit, 0xffffffff);
-	assert_int_equal(sregs.cs.db, 1);
-	assert_int_equal(sregs.cs.l, 0);
-	assert_int_equal(sregs.cs.type & 0x8, 0x8);   /* code */
-	assert_int_equal(sregs.ss.type & 0xa, 0x2);   /* writable data */
-	assert_int_equal(sregs.ds.limit, 0xffffffff);
-}
-
 static void write_tmp(char *path, const void *data, size_t len)
 {
 	int fd = mkstemp(path);
@@ -662,7 +636,6 @@ int main(void)
 		T(test_module_does_not_fit),
 		T(test_cmdline_too_long),
 		T(test_aout_kludge),
-		cmocka_unit_test(test_entry_registers),
 		T(test_load_file),
 #undef T
 	};

@@ -561,32 +561,6 @@ out:
 	return ret;
 }
 
-void mb_setup_regs(const struct mb_load_result *res, struct kvm_regs *regs)
-{
-	memset(regs, 0, sizeof(*regs));
-	regs->rax = MB_BOOT_MAGIC;
-	regs->rbx = res->info_addr;
-	regs->rip = res->entry;
-	regs->rflags = 0x2; /* bit 1 is reserved-one; IF clear */
-}
-
-static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type)
-{
-	*s = (struct kvm_segment){ .base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
-				   .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1 };
-}
-
-void mb_setup_sregs(struct kvm_sregs *sregs)
-{
-	flat_segment(&sregs->cs, 0x10, 0xb); /* execute/read, accessed */
-	flat_segment(&sregs->ds, 0x18, 0x3); /* read/write, accessed */
-	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
-	sregs->cr0 = 0x11;                   /* PE | ET; PG clear */
-	sregs->cr3 = 0;
-	sregs->cr4 = 0;
-	sregs->efer = 0;
-}
-
 int mb_read_file(const char *path, uint8_t **buf, size_t *len)
 {
 	struct stat st;

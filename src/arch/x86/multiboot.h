@@ -2,9 +2,9 @@
  * kernels use. vireo finds the multiboot header in the first 8 KiB of the file, loads the ELF
  * (ELF32, or ELF64 whose entry point is below 4 GiB) or a.out-kludge image into guest memory,
  * builds the multiboot information structure (memory sizes, memory map, command line, one
- * module) and the 32-bit protected-mode register state the specification promises:
- * EAX = 0x2BADB002, EBX = physical address of the information structure, flat 4 GiB code and
- * data segments, CR0.PE set, paging off, interrupts off.
+ * module). The entry state the specification promises (EAX = 0x2BADB002, EBX = physical
+ * address of the information structure, flat 4 GiB segments, CR0.PE, paging and interrupts
+ * off) is BOOT_MODE_PROT32 of boot.h, set up by src/arch/x86/vcpu_setup.c.
  *
  * Everything a kernel file controls is checked: a header or segment that points outside the
  * file, outside guest RAM, into the boot-information area or the legacy hole below 1 MiB, or
@@ -25,8 +25,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <linux/kvm.h>
 
 #include "memory/guest_memory.h"
 
@@ -158,11 +156,6 @@ int mb_load(struct guest_memory *gm, const void *img, size_t len,
 /* Builds the memory map of gm's RAM as the guest should see it (the legacy hole reserved).
  * Returns the number of entries (at most max) or -ENOSPC. Exposed for tests. */
 int mb_build_mmap(const struct guest_memory *gm, struct mb_mmap_entry *out, unsigned max);
-
-/* The entry state: general registers and the special registers modified from the vCPU's
- * current ones (segments flat 32-bit, CR0 = PE|ET, CR4 = 0, EFER = 0, paging off). */
-void mb_setup_regs(const struct mb_load_result *res, struct kvm_regs *regs);
-void mb_setup_sregs(struct kvm_sregs *sregs);
 
 /* The `vireo run` hook: reads path; when it is a multiboot kernel, loads it with the given
  * command line and the file initrd (may be NULL) as its one module. Returns 0 when loaded,
