@@ -54,6 +54,12 @@ bench-pin: $(BUILD)/bench/pin
 bench-virtqueue: $(BUILD)/bench/virtqueue
 	$(BUILD)/bench/virtqueue
 
+# Block I/O over vhost-user: vireo's blk backend vs qemu-storage-daemon on the same file, both
+# O_DIRECT, driven by bench/blk (vireo's vhost-user front-end); see bench/blk.sh.
+.PHONY: bench-blk
+bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
+	BUILD=$(BUILD) bash bench/blk.sh
+
 deps:
 	bash scripts/deps.sh
 
