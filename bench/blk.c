@@ -299,7 +299,7 @@ static int parse_test(const char *s, struct test *t)
 	return 0;
 }
 
-static void usage(void)
+static __attribute__((noreturn)) void usage(void)
 {
 	fprintf(stderr, "usage: blk --socket PATH [--seconds S] [--label NAME] "
 			"[--tests randread:4096:1,randread:4096:32,seqread:1048576:8]\n");
@@ -314,22 +314,22 @@ int main(int argc, char **argv)
 	struct drv d;
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+	for (int i = 1; i < argc; i += 2) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v)
 			usage();
-		if (!strcmp(argv[i], "--socket"))
+
+		if (!strcmp(a, "--socket"))
 			sock = v;
-		else if (!strcmp(argv[i], "--seconds"))
+		else if (!strcmp(a, "--seconds"))
 			seconds = atof(v);
-		else if (!strcmp(argv[i], "--label"))
+		else if (!strcmp(a, "--label"))
 			label = v;
-		else if (!strcmp(argv[i], "--tests"))
+		else if (!strcmp(a, "--tests"))
 			snprintf(tests, sizeof(tests), "%s", v);
 		else
 			usage();
-		i++;
 	}
 	if (!sock || seconds <= 0)
 		usage();
