@@ -20,7 +20,7 @@ bash scripts/make-guest.sh
 # run_captured COMMAND...: runs COMMAND with its output on stdout and, when CMD was given,
 # exits with the guest command's status from "vireo-guest: exit N".
 run_captured() {
-	if [ -z "$CMD" ]; then exec "$@"; fi
+	if [ -z "$CMD" ]; then "$@"; exit $?; fi # no exec: the EXIT trap stops the backends
 	local out rc=0 status
 	out=$(mktemp)
 	"$@" </dev/null | tee "$out" || rc=$?
@@ -44,11 +44,27 @@ fi
 
 if [ ! -c /dev/kvm ]; then why="no /dev/kvm"; else why="VMM not built (no 'vireo run')"; fi
 echo "run: $why: booting under QEMU software emulation (no-KVM mode)"
-QEMU_CPUS=$CPUS QEMU_MEM=$MEMORY qemu_argv "$CMD"
+# No-KVM mode: vireo's own device backends serve the guest's disk (/dev/vda, a 64 MiB file
+# kept in build/run) and network (eth0, loopback: what it sends comes back) over vhost-user.
+RUNDIR=build/run
+mkdir -p "$RUNDIR"
+[ -f "$RUNDIR/disk.img" ] || truncate -s 64M "$RUNDIR/disk.img"
+rm -f "$RUNDIR/blk.sock" "$RUNDIR/net.sock"
+build/vireo backend blk --socket "$RUNDIR/blk.sock" --path "$RUNDIR/disk.img" 2>"$RUNDIR/blk.log" &
+BLK_PID=$!
+build/vireo backend net --socket "$RUNDIR/net.sock" --loopback 2>"$RUNDIR/net.log" &
+NET_PID=$!
+trap 'kill $BLK_PID $NET_PID 2>/dev/null' EXIT
+for _ in $(seq 50); do [ -S "$RUNDIR/blk.sock" ] && [ -S "$RUNDIR/net.sock" ] && break; sleep 0.1; done
+echo "run: vireo backends attached over vhost-user: blk ($RUNDIR/disk.img as /dev/vda), net (loopback, eth0)"
+BACKEND_ARGS=(-chardev "socket,id=vblk,path=$RUNDIR/blk.sock" -device vhost-user-blk-pci,chardev=vblk
+	-chardev "socket,id=vnet,path=$RUNDIR/net.sock" -netdev vhost-user,id=vnet0,chardev=vnet
+	-device virtio-net-pci,netdev=vnet0,vectors=0)
+QEMU_SHARED_MEM=1 QEMU_CPUS=$CPUS QEMU_MEM=$MEMORY qemu_argv "$CMD"
 if [ -t 0 ] && [ -z "$CMD" ]; then
 	echo "run: leave with 'exit' in the guest, or Ctrl-A X"
 	console=(-serial mon:stdio)
 else
 	console=(-chardev stdio,id=con,signal=off -serial chardev:con)
 fi
-run_captured "${QEMU_ARGV[@]}" "${console[@]}"
+run_captured "${QEMU_ARGV[@]}" "${console[@]}" "${BACKEND_ARGS[@]}"
