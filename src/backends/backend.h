@@ -21,6 +21,7 @@ struct backend_opts {
 	const char *tap;
 	bool loopback;
 	const char *mac;
+	unsigned poll_us;
 };
 
 struct backend_kind {
@@ -33,6 +34,8 @@ struct backend_kind {
 	int (*parse)(struct backend_opts *o, const char *a, const char *v);
 	int (*create)(struct virtio_device *vdev, struct guest_memory *gm,
 		      const struct backend_opts *o);
+	/* Optional: print the device's counters (on SIGUSR1 and at exit). */
+	void (*report)(struct virtio_device *vdev);
 };
 
 extern const struct backend_kind backend_kind_rng;

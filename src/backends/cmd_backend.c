@@ -31,6 +31,9 @@ static const struct backend_kind *const kinds[] = {
 struct backend_loop {
 	int epfd;
 	struct vu_server *srv;
+	int sfd;                          /* signalfd: SIGTERM/INT/HUP end, SIGUSR1 reports */
+	const struct backend_kind *kind;
+	struct virtio_device *vdev;
 };
 
 static int loop_watch(void *opaque, int fd, uint32_t token)
@@ -135,6 +138,7 @@ static int signal_fd(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &set, SFD_CLOEXEC);
@@ -170,8 +174,17 @@ static void run_loop(struct backend_loop *l, const struct backend_opts *o)
 		for (int i = 0; i < n; i++) {
 			uint32_t token = (uint32_t)evs[i].data.u64;
 
-			if (token == TOKEN_SIGNAL)
+			if (token == TOKEN_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				if (read(l->sfd, &si, sizeof(si)) == sizeof(si) &&
+				    si.ssi_signo == SIGUSR1) {
+					if (l->kind->report)
+						l->kind->report(l->vdev);
+					continue;
+				}
 				return;
+			}
 			vu_server_handle(l->srv, token);
 		}
 	}
@@ -209,6 +222,9 @@ int cmd_backend(int argc, char **argv)
 		goto out_gm;
 	}
 	sfd = signal_fd();
+	l.sfd = sfd;
+	l.kind = k;
+	l.vdev = &vdev;
 	l.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || l.epfd < 0 || epoll_ctl(l.epfd, EPOLL_CTL_ADD, sfd, &ev)) {
 		perror("vireo backend: epoll/signalfd");
@@ -230,6 +246,8 @@ int cmd_backend(int argc, char **argv)
 		o.client ? "client" : "server");
 	run_loop(&l, &o);
 	pr_info("backend %s: exiting", k->name);
+	if (k->report)
+		k->report(&vdev);
 	status = 0;
 out_srv:
 	vu_server_destroy(l.srv);

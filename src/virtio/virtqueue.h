@@ -140,6 +140,13 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e);
  * or -EIO when the queue is broken or not ready, or e->id is not in flight (VQ_ERR_USED_ID,
  * which also breaks the queue). Several pushes may be followed by one vq_should_notify(). */
 int vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t written);
+/* (addition, src/virtio/vq_batch.c) Push n requests (written[i] bytes each) and publish them
+ * to the driver at once: one used->idx update (packed: the first entry's flags written last),
+ * so the driver sees all of them or none (virtio-net mergeable buffers). Every id must be in
+ * flight and appear once; otherwise nothing is pushed and the queue breaks (VQ_ERR_USED_ID).
+ * Returns 0 or -EIO. */
+int vq_push_batch(struct virtqueue *vq, const struct vq_elem *const *elems,
+		  const uint32_t *written, unsigned n);
 /* Put a popped request back (e.g. no receive buffer space yet): the next pop returns it.
  * Only the most recently popped requests, in reverse order of popping. */
 void vq_unpop(struct virtqueue *vq, const struct vq_elem *e);
