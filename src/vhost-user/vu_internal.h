@@ -74,6 +74,7 @@ struct vu_server {
 	int log_fd;
 	unsigned long *dirty_buf;    /* scratch for the flush, dirty_words long */
 	size_t dirty_words;
+	uint64_t log_pages, log_flushes, log_bases; /* statistics, logged at disconnect */
 
 	pthread_mutex_t iotlb_lock;
 	pthread_cond_t iotlb_cond;   /* signalled when an update arrives (a miss waits) */

@@ -248,6 +248,7 @@ int vu_h_log_base(struct vu_server *s, struct vu_msg *m)
 	s->log_map_len = len;
 	s->log = (uint8_t *)p + a->mmap_offset;
 	s->log_size = a->mmap_size;
+	s->log_bases++;
 	pthread_mutex_unlock(&s->log_lock);
 	m->payload.u64 = 0; /* the reply: no error */
 	m->hdr.size = sizeof(uint64_t);
@@ -304,9 +305,12 @@ void vu_log_flush(struct vu_server *s)
 		if (gm_dirty_fetch_and_clear(s->gm, i, buf) <= 0)
 			continue;
 		for (uint64_t w = 0; w < (pages + 63) / 64; w++)
-			for (unsigned long b = buf[w]; b; b &= b - 1)
+			for (unsigned long b = buf[w]; b; b &= b - 1) {
 				log_page(s, rg->gpa + (w * 64 + __builtin_ctzl(b)) * GM_PAGE_SIZE);
+				s->log_pages++;
+			}
 	}
 	log_used_rings(s);
+	s->log_flushes++;
 	pthread_mutex_unlock(&s->log_lock);
 }

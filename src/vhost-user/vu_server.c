@@ -385,6 +385,7 @@ static int set_conn(struct vu_server *s, int fd)
 	s->conn_fd = fd;
 	s->last_error = NULL;
 	s->inline_error = 0;
+	s->log_pages = s->log_flushes = s->log_bases = 0;
 	s->protocol_features = 0;
 	s->protocol_set = false;
 	s->dev.ops->reset(s->dev.dev);
@@ -478,6 +479,10 @@ static int accept_conn(struct vu_server *s)
 
 static int end_conn(struct vu_server *s, const struct vu_msg *m, int rc)
 {
+	if (s->log_bases)
+		pr_info("%s: dirty log: %llu log areas, %llu device-written pages logged in %llu "
+			"flushes", s->name, (unsigned long long)s->log_bases,
+			(unsigned long long)s->log_pages, (unsigned long long)s->log_flushes);
 	if (vu_iotlb_active(s))
 		pr_info("%s: IOTLB (VIRTIO_F_ACCESS_PLATFORM): %llu updates, %llu invalidations, "
 			"%llu misses", s->name, (unsigned long long)s->iotlb_updates,
