@@ -22,6 +22,9 @@ struct backend_opts {
 	bool loopback;
 	const char *mac;
 	unsigned poll_us;
+	/* vsock */
+	const char *uds;
+	unsigned long long cid;
 };
 
 struct backend_kind {
@@ -41,6 +44,7 @@ struct backend_kind {
 extern const struct backend_kind backend_kind_rng;
 extern const struct backend_kind backend_kind_blk;
 extern const struct backend_kind backend_kind_net;
+extern const struct backend_kind backend_kind_vsock;
 
 /* Shared option helpers: --queues N, --queue-size N. */
 int backend_parse_queue_opts(struct backend_opts *o, const char *a, const char *v);

@@ -26,6 +26,7 @@ static const struct backend_kind *const kinds[] = {
 	&backend_kind_rng,
 	&backend_kind_blk,
 	&backend_kind_net,
+	&backend_kind_vsock,
 };
 
 struct backend_loop {
