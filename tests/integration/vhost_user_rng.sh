@@ -2,7 +2,8 @@
 # vireo's virtio-rng backend under QEMU (software emulation, no KVM needed): QEMU's
 # vhost-user-rng-pci drives `vireo backend rng`; the guest's hw_random core picks the device
 # and reads from /dev/hwrng. The bytes must be there and not constant. The backend exits
-# cleanly on SIGTERM and removes its socket.
+# cleanly on SIGTERM and removes its socket. Then client mode: QEMU listens, the backend
+# (--client) connects, and after that QEMU exits it reconnects to the next one.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib/qemu.sh
@@ -48,4 +49,16 @@ if kill -0 "$BPID" 2>/dev/null; then fail "backend exits on SIGTERM"
 else wait "$BPID"; brc=$?; [ $brc -eq 0 ] && pass "backend exits cleanly on SIGTERM" || fail "backend exit status $brc"; fi
 BPID=
 [ ! -e "$W/rng.sock" ] && pass "socket removed on exit" || fail "socket left behind"
+
+# client mode: two QEMUs in turn, each listening on the socket; the backend connects to both
+./build/vireo backend rng --socket "$W/c.sock" --client -v >"$LOGDIR/vurng-client-backend.log" 2>&1 &
+BPID=$!
+for k in 1 2; do
+	log=$LOGDIR/vurng-client-guest$k.log
+	QEMU_SHARED_MEM=1 qemu_boot 90 "$log" "echo n=\$(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)" \
+		-chardev socket,id=rng0,path="$W/c.sock",server=on,wait=on -device vhost-user-rng-pci,chardev=rng0
+	grep -qx "n=64" "$log" && pass "client mode: front-end $k served" || fail "client mode: front-end $k (see $log)"
+done
+kill -TERM "$BPID"; wait "$BPID"; rc=$?; BPID=
+[ $rc -eq 0 ] && pass "client mode: backend exits cleanly on SIGTERM" || fail "client mode: exit status $rc"
 exit $FAILED
