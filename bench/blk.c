@@ -7,11 +7,13 @@
  * interrupt. Used entries are taken in batches and their slots reposted at once.
  *
  * Each test runs for --seconds after a short warm-up and prints one line:
- *     TEST BS QD  IOPS  MB/s  errors
+ *     LABEL TEST BS QD  IOPS  MB/s  errors  backend-CPU-us-per-request  kicks/io  waits/io
+ * (the backend's CPU from /proc/PID/stat when --pid names it, else 0).
  * Tests: randread, randwrite, seqread, seqwrite as NAME:BS:QD, e.g. randread:4096:32.
  * bench/blk.sh runs it against vireo's blk backend and qemu-storage-daemon side by side.
  *
  * Usage: build/bench/blk --socket PATH [--seconds S] [--tests T1,T2,...] [--label NAME]
+ *                        [--pid BACKEND_PID]
  */
 #include <errno.h>
 #include <linux/virtio_blk.h>
@@ -231,13 +233,39 @@ static uint16_t wait_used(struct drv *d)
 
 struct result {
 	uint64_t ios, errors, ns;
+	double cpu_s;                 /* the backend's CPU time in the window (--pid) */
 };
+
+static int backend_pid;
+
+/* user + system CPU seconds of the backend process (all its threads), or 0 without --pid. */
+static double backend_cpu(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	if (!backend_pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", backend_pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* Keep t->qd requests in flight; count completions between warm-up and the end. */
 static struct result run_test(struct drv *d, const struct test *t, double seconds)
 {
 	uint64_t t0 = now_ns(), start = t0 + 300000000ull, end = start + (uint64_t)(seconds * 1e9);
-	struct result r = { 0, 0, 0 };
+	struct result r = { 0, 0, 0, 0 };
 	unsigned inflight = 0;
 	bool measuring = false, stopping = false;
 
@@ -254,6 +282,7 @@ static struct result run_test(struct drv *d, const struct test *t, double second
 			measuring = true;
 			r.ios = r.errors = 0;
 			d->kicks = d->waits = 0;
+			r.cpu_s = backend_cpu();
 			start = now;
 		}
 		if (now >= end)
@@ -277,9 +306,10 @@ static struct result run_test(struct drv *d, const struct test *t, double second
 		}
 		if (!stopping)
 			kick(d);
-		if (stopping)
+		if (stopping) /* the drain counts: time and CPU to the last completion */
 			r.ns = now - start;
 	}
+	r.cpu_s = backend_cpu() - r.cpu_s;
 	return r;
 }
 
@@ -301,7 +331,7 @@ static int parse_test(const char *s, struct test *t)
 
 static __attribute__((noreturn)) void usage(void)
 {
-	fprintf(stderr, "usage: blk --socket PATH [--seconds S] [--label NAME] "
+	fprintf(stderr, "usage: blk --socket PATH [--seconds S] [--label NAME] [--pid N] "
 			"[--tests randread:4096:1,randread:4096:32,seqread:1048576:8]\n");
 	exit(2);
 }
@@ -324,6 +354,8 @@ int main(int argc, char **argv)
 			sock = v;
 		else if (!strcmp(a, "--seconds"))
 			seconds = atof(v);
+		else if (!strcmp(a, "--pid"))
+			backend_pid = atoi(v);
 		else if (!strcmp(a, "--label"))
 			label = v;
 		else if (!strcmp(a, "--tests"))
@@ -353,9 +385,10 @@ int main(int argc, char **argv)
 		}
 		d.kicks = d.waits = 0;
 		r = run_test(&d, &t, seconds);
-		printf("%s %s %u %u %.0f %.1f %llu kicks/io=%.2f waits/io=%.2f\n", label, t.name,
-		       t.bs, t.qd, r.ios * 1e9 / r.ns, r.ios * (double)t.bs * 1e9 / r.ns / 1e6,
-		       (unsigned long long)r.errors, (double)d.kicks / (r.ios ? r.ios : 1),
+		printf("%s %s %u %u %.0f %.1f %llu %.1f kicks/io=%.2f waits/io=%.2f\n", label,
+		       t.name, t.bs, t.qd, r.ios * 1e9 / r.ns,
+		       r.ios * (double)t.bs * 1e9 / r.ns / 1e6, (unsigned long long)r.errors,
+		       r.ios ? r.cpu_s * 1e6 / r.ios : 0, (double)d.kicks / (r.ios ? r.ios : 1),
 		       (double)d.waits / (r.ios ? r.ios : 1));
 		fflush(stdout);
 	}
