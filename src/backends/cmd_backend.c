@@ -234,6 +234,7 @@ int cmd_backend(int argc, char **argv)
 	cfg = (struct vu_server_config){
 		.name = k->vu_name, .dev = virtio_device_handle(&vdev), .gm = &gm,
 		.set_iotlb = virtio_device_set_iotlb, .quiesce = virtio_device_quiesce,
+		.set_kick_fd = virtio_device_set_kick_fd,
 		.watch = { loop_watch, loop_unwatch, &l },
 	};
 	rc = vu_server_create(&cfg, &l.srv);

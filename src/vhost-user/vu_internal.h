@@ -27,6 +27,7 @@ struct vu_vring {
 	pthread_mutex_t call_lock;
 	bool enabled;
 	bool running;                /* part of the device's current start */
+	bool device_kick;            /* the device reads kick_fd itself (not watched here) */
 };
 
 struct vu_mapping {                  /* one mmapped memory table region */
@@ -46,6 +47,7 @@ struct vu_server {
 	struct guest_memory *gm;
 	void (*set_iotlb)(void *dev, const struct vq_iotlb *iotlb);
 	void (*quiesce)(void *dev);
+	bool (*set_kick_fd)(void *dev, unsigned idx, int fd);
 	struct vu_watch_ops watch;
 
 	int listen_fd, conn_fd;

@@ -634,6 +634,7 @@ int vu_server_create(const struct vu_server_config *cfg, struct vu_server **out)
 	s->gm = cfg->gm;
 	s->set_iotlb = cfg->set_iotlb;
 	s->quiesce = cfg->quiesce;
+	s->set_kick_fd = cfg->set_kick_fd;
 	s->watch = cfg->watch;
 	s->listen_fd = s->conn_fd = s->backend_fd = s->log_fd = -1;
 	s->nrings = n;

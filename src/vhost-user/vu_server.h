@@ -50,6 +50,10 @@ struct vu_server_config {
 	 * readable (get_vq_state) until the next reset. Used before a ring's base is read; without
 	 * it the server assumes nothing is in flight. */
 	void (*quiesce)(void *dev);
+	/* (addition) Optional: offer ring idx's kick eventfd to the device before it starts
+	 * (virtio_device_set_kick_fd); when it returns true the device's own thread reads the fd
+	 * and the server does not watch it (one thread hop less per kick). */
+	bool (*set_kick_fd)(void *dev, unsigned idx, int fd);
 	struct vu_watch_ops watch;
 };
 

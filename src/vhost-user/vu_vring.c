@@ -144,7 +144,7 @@ void vu_dev_stop(struct vu_server *s)
 
 		if (!r->running)
 			continue;
-		if (s->watch.unwatch && r->kick_fd >= 0)
+		if (s->watch.unwatch && r->kick_fd >= 0 && !r->device_kick)
 			s->watch.unwatch(s->watch.opaque, r->kick_fd);
 	}
 	if (s->quiesce)
@@ -160,7 +160,7 @@ void vu_dev_stop(struct vu_server *s)
 	}
 	ops->reset(s->dev.dev);
 	for (unsigned i = 0; i < s->nrings; i++)
-		s->rings[i].running = false;
+		s->rings[i].running = s->rings[i].device_kick = false;
 	s->dev_started = false;
 	vu_log_flush(s);
 	pr_debug("%s: device stopped", s->name);
@@ -222,6 +222,9 @@ static int dev_start(struct vu_server *s)
 		}
 	if (rc)
 		goto fail;
+	for (unsigned i = 0; i < s->nrings && s->set_kick_fd; i++)
+		if (ring_runnable(&s->rings[i]))
+			s->rings[i].device_kick = s->set_kick_fd(dev, i, s->rings[i].kick_fd);
 	ops->set_status(dev, ops->get_status(dev) | VIRTIO_STATUS_DRIVER_OK);
 	st = ops->get_status(dev);
 	if (!(st & VIRTIO_STATUS_DRIVER_OK) ||
@@ -237,7 +240,7 @@ static int dev_start(struct vu_server *s)
 		if (!ring_runnable(r))
 			continue;
 		r->running = true;
-		if (s->watch.watch)
+		if (s->watch.watch && !r->device_kick)
 			s->watch.watch(s->watch.opaque, r->kick_fd, VU_TOKEN_KICK(r->idx));
 	}
 	pr_debug("%s: device started on %u rings", s->name, n);
@@ -247,6 +250,8 @@ static int dev_start(struct vu_server *s)
 	return 0;
 fail:
 	ops->reset(dev);
+	for (unsigned i = 0; i < s->nrings; i++)
+		s->rings[i].device_kick = false;
 	return rc;
 }
 

@@ -688,6 +688,19 @@ int virtio_device_remap_queues(void *dev)
 	return ret;
 }
 
+bool virtio_device_set_kick_fd(void *dev, unsigned idx, int fd)
+{
+	struct virtio_device *vdev = to_vdev(dev);
+	bool taken = false;
+
+	vdev_lock(vdev);
+	if (idx < vdev->cls->num_queues && vdev->cls->queue_kick_fd &&
+	    !(vdev->status & VIRTIO_STATUS_DRIVER_OK))
+		taken = vdev->cls->queue_kick_fd(vdev, idx, fd);
+	vdev_unlock(vdev);
+	return taken;
+}
+
 void virtio_device_quiesce(void *dev)
 {
 	struct virtio_device *vdev = to_vdev(dev);

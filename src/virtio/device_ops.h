@@ -140,6 +140,11 @@ struct virtio_device_class {
 	void (*reset)(struct virtio_device *vdev);
 	/* Optional: free vdev->priv; called by virtio_device_destroy() after reset. */
 	void (*destroy)(struct virtio_device *vdev);
+	/* (addition) Optional: queue idx's kick arrives on eventfd fd (a vhost-user kick fd, a
+	 * KVM ioeventfd), which the device's own thread may poll instead of waiting for
+	 * queue_notify. Called before activate; true when the device will read fd itself from
+	 * activate until its reset, which forgets fd (the caller keeps owning it). fd -1: none. */
+	bool (*queue_kick_fd)(struct virtio_device *vdev, unsigned idx, int fd);
 };
 
 struct virtio_queue_slot {
@@ -203,5 +208,9 @@ int virtio_device_remap_queues(void *dev);
  * while the queues stay as they are, so get_vq_state still reads the live indices (vhost-user
  * GET_VRING_BASE). Kicks stay ignored until the next reset and set-up. Takes vdev->lock. */
 void virtio_device_quiesce(void *dev);
+/* (addition) Offer queue idx's kick eventfd to the device (cls->queue_kick_fd): true when the
+ * device reads it itself from DRIVER_OK until the next reset, so the transport need not poll
+ * it. Call before DRIVER_OK. Takes vdev->lock. */
+bool virtio_device_set_kick_fd(void *dev, unsigned idx, int fd);
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests of the vhost-user front-end (src/vhost-user/frontend.c).
  *
  * Against vireo's own back-end library: a vu_server with virtio-blk on a temporary file runs
- * an epoll loop in a thread; the front-end negotiates, shares a memfd, reads the config,
+ * an epoll loop in a thread (the blk queue thread reads the kick eventfd itself); the front-end negotiates, shares a memfd, reads the config,
  * starts a ring laid out by the mock driver (vq_driver.h), writes and reads sectors through
  * it, stops the ring (GET_VRING_BASE says how far the device got), and restarts it there.
  *
@@ -116,6 +116,7 @@ static void be_start(struct backend *b, int sock)
 	cfg = (struct vu_server_config){
 		.name = "test-blk", .dev = virtio_device_handle(&b->vdev), .gm = &b->gm,
 		.quiesce = virtio_device_quiesce, .watch = { be_watch, be_unwatch, b },
+		.set_kick_fd = virtio_device_set_kick_fd, /* the queue thread reads kicks itself */
 	};
 	assert_int_equal(vu_server_create(&cfg, &b->s), 0);
 	assert_int_equal(vu_server_adopt(b->s, sock), 0);

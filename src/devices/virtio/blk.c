@@ -1,7 +1,9 @@
 /* virtio-blk: requests from the driver become io_uring operations on the image file.
  *
  * Each request queue has its own thread and io_uring; a kick (queue_notify, from any thread)
- * writes the queue's eventfd, which the thread reads through its ring. Many requests are in
+ * writes the queue's eventfd, which the thread reads through its ring. When the transport
+ * hands over the driver's kick eventfd (queue_kick_fd: vhost-user, ioeventfd), the thread
+ * polls that one directly through the ring, so a kick wakes the queue thread and nothing else. Many requests are in
  * flight per queue. Their data buffers are DMA-pinned in guest memory (gm_pin, S3) from
  * submission to completion; when the pin budget is exhausted the queue waits for completions.
  * Every request is validated before any I/O: header and status byte present, data lengths in
@@ -21,6 +23,7 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -29,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -55,12 +59,14 @@ struct blk_queue {
 	bool started;
 	int evfd;
 	uint64_t evbuf;
+	int kick_fd;              /* the driver's kick eventfd, read here (-1: queue_notify only) */
 	struct io_uring ring;
 	volatile bool stop;
 	unsigned inflight;
 	struct blk_req *free_list;
 	struct blk_req *deferred; /* popped, waiting for pin budget */
 	bool pushed, broken;
+	bool ring_disabled;       /* created disabled, enabled by the queue thread */
 	uint64_t requests;        /* started since the device was created */
 };
 
@@ -418,6 +424,19 @@ static int req_start(struct blk_req *rq)
 
 /* ---- the queue thread -------------------------------------------------------------------- */
 
+/* The driver's own kick eventfd: a multishot poll, and a non-blocking read when it fires
+ * (the fd may be non-blocking, which io_uring reads honour, so it is not read through the ring).
+ * Tagged with the address of q->kick_fd. */
+static void arm_driver_kick(struct blk_queue *q)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+
+	if (!sqe)
+		return;
+	io_uring_prep_poll_multishot(sqe, q->kick_fd, POLLIN);
+	io_uring_sqe_set_data(sqe, &q->kick_fd);
+}
+
 static void arm_kick(struct blk_queue *q)
 {
 	struct io_uring_sqe *sqe = get_sqe(q);
@@ -481,6 +500,15 @@ static void reap(struct blk_queue *q)
 				arm_kick(q);
 			continue;
 		}
+		if ((void *)rq == &q->kick_fd) {
+			uint64_t v;
+
+			if (read(q->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				pr_debug("virtio-blk: queue %u: kick fd: %s", q->idx, strerror(errno));
+			if (!(cqe->flags & IORING_CQE_F_MORE) && !q->stop)
+				arm_driver_kick(q);
+			continue;
+		}
 		q->inflight--;
 		if (res < 0 || (uint32_t)res != rq->written)
 			pr_warn("virtio-blk: queue %u: I/O error: %s", q->idx,
@@ -495,7 +523,14 @@ static void *queue_thread(void *arg)
 {
 	struct blk_queue *q = arg;
 
+	/* this thread becomes the ring's single issuer (liburing 2.3 lacks io_uring_enable_rings) */
+	if (q->ring_disabled &&
+	    syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0))
+		pr_err("virtio-blk: queue %u: cannot enable the io_uring: %s", q->idx,
+		       strerror(errno));
 	arm_kick(q);
+	if (q->kick_fd >= 0)
+		arm_driver_kick(q);
 	process_avail(q);
 	while (!(q->stop && q->inflight == 0)) {
 		int rc = io_uring_submit_and_wait(&q->ring, 1);
@@ -522,8 +557,10 @@ static void blk_stop_queues(struct virtio_device *vdev)
 	for (unsigned i = 0; i < blk->nq; i++) {
 		struct blk_queue *q = &blk->queues[i];
 
-		if (!q->started)
+		if (!q->started) {
+			q->kick_fd = -1; /* handed over for one activation only */
 			continue;
+		}
 		q->stop = true;
 		eventfd_write(q->evfd, 1);
 		pthread_join(q->thread, NULL);
@@ -534,9 +571,28 @@ static void blk_stop_queues(struct virtio_device *vdev)
 		}
 		io_uring_queue_exit(&q->ring);
 		q->started = false;
+		q->kick_fd = -1; /* handed over for one activation only */
 		pr_info("virtio-blk: queue %u stopped, %llu requests so far", i,
 			(unsigned long long)q->requests);
 	}
+}
+
+/* One ring per queue, used by its thread only: SINGLE_ISSUER + DEFER_TASKRUN let completions
+ * wait (no inter-processor interrupt, no task-work signal) until the thread asks for them in
+ * io_uring_enter, which it does anyway when it sleeps. The ring starts disabled so that the
+ * queue thread, not this one, becomes its issuer. Older kernels: a plain ring. */
+static int queue_ring_init(struct blk_queue *q)
+{
+	struct io_uring_params p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+	rc = io_uring_queue_init_params(q->blk->qsize + 8, &q->ring, &p);
+	q->ring_disabled = !rc;
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(q->blk->qsize + 8, &q->ring, 0);
+	return rc;
 }
 
 static int blk_activate(struct virtio_device *vdev)
@@ -552,7 +608,7 @@ static int blk_activate(struct virtio_device *vdev)
 			continue;
 		q->stop = q->broken = q->pushed = false;
 		q->inflight = 0;
-		rc = io_uring_queue_init(blk->qsize + 8, &q->ring, 0);
+		rc = queue_ring_init(q);
 		if (rc)
 			break;
 		rc = -pthread_create(&q->thread, NULL, queue_thread, q);
@@ -575,6 +631,16 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned idx)
 
 	if (idx < blk->nq && blk->queues[idx].started)
 		eventfd_write(blk->queues[idx].evfd, 1);
+}
+
+static bool blk_queue_kick_fd(struct virtio_device *vdev, unsigned idx, int fd)
+{
+	struct virtio_blk *blk = vdev->priv;
+
+	if (idx >= blk->nq || blk->queues[idx].started)
+		return false;
+	blk->queues[idx].kick_fd = fd;
+	return fd >= 0;
 }
 
 static void blk_read_config(struct virtio_device *vdev, unsigned offset, void *buf,
@@ -658,6 +724,7 @@ static const struct virtio_device_class blk_class_template = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_stop_queues,
 	.destroy = blk_destroy,
+	.queue_kick_fd = blk_queue_kick_fd,
 };
 
 static struct virtio_blk *blk_alloc(const struct virtio_blk_config_opts *o)
@@ -678,6 +745,7 @@ static struct virtio_blk *blk_alloc(const struct virtio_blk_config_opts *o)
 		blk->queues[i].blk = blk;
 		blk->queues[i].idx = i;
 		blk->queues[i].evfd = eventfd(0, EFD_CLOEXEC);
+		blk->queues[i].kick_fd = -1;
 	}
 	base = o->serial ? o->serial : strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path;
 	/* not NUL-terminated when 20 long, as the spec allows */
