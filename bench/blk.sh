@@ -2,7 +2,8 @@
 # make bench-blk: vireo's blk backend against qemu-storage-daemon's vhost-user-blk export of
 # the same file, both with O_DIRECT, driven by the same front-end driver (build/bench/blk).
 # Rounds are interleaved (the order alternates each round) so that load from elsewhere hits
-# both sides alike; the table shows the median of the rounds. Last line:
+# both sides alike; the table shows the median of the rounds, with each backend's CPU time per
+# request (us/req, user + system of the whole backend process). Last line:
 #   blk: vireo X IOPS, qsd Y IOPS, ratio R        (4 KiB random read at queue depth 32)
 #
 # Settings: BENCH_BLK_ROUNDS (3), BENCH_BLK_SECONDS (2 per test), BENCH_BLK_FILE
@@ -55,26 +56,30 @@ for r in $(seq "$ROUNDS"); do
 	order="vireo qsd"
 	[ $((r % 2)) -eq 0 ] && order="qsd vireo"
 	for b in $order; do
-		"$BUILD/bench/blk" --socket "$W/$b.sock" --label "$b" --seconds "$SECS" --tests "$TESTS" \
+		pid=$VPID; [ "$b" = qsd ] && pid=$QPID
+		"$BUILD/bench/blk" --socket "$W/$b.sock" --label "$b" --seconds "$SECS" --tests "$TESTS" --pid "$pid" \
 			>>"$RES" 2>>"$W/bench.log" || { echo "bench-blk: the driver failed against $b"; cat "$W/bench.log"; exit 1; }
 	done
 done
 
-# median per (backend, test): columns label name bs qd iops mbs errors ...
+# median per (backend, test): columns label name bs qd iops mbs errors cpu-us/request ...
 median() { # LABEL NAME BS QD COLUMN
 	awk -v l="$1" -v n="$2" -v b="$3" -v q="$4" -v c="$5" \
 		'$1==l && $2==n && $3==b && $4==q {print $c}' "$RES" | sort -g |
 		awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
 }
 errors=$(awk '{s+=$7} END {print s+0}' "$RES")
-printf "%-10s %8s %3s | %10s %9s | %10s %9s | %6s\n" test bs qd "vireo IOPS" "MB/s" "qsd IOPS" "MB/s" ratio
+printf "%-10s %8s %3s | %10s %9s %7s | %10s %9s %7s | %6s\n" test bs qd "vireo IOPS" "MB/s" "us/req" \
+	"qsd IOPS" "MB/s" "us/req" ratio
 IFS=, read -ra T <<<"$TESTS"
 for t in "${T[@]}"; do
 	IFS=: read -r name bs qd <<<"$t"
 	vi=$(median vireo "$name" "$bs" "$qd" 5); vm=$(median vireo "$name" "$bs" "$qd" 6)
 	qi=$(median qsd "$name" "$bs" "$qd" 5); qm=$(median qsd "$name" "$bs" "$qd" 6)
+	vc=$(median vireo "$name" "$bs" "$qd" 8); qc=$(median qsd "$name" "$bs" "$qd" 8)
 	ratio=$(awk -v a="$vi" -v b="$qi" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-	printf "%-10s %8s %3s | %10.0f %9.1f | %10.0f %9.1f | %6s\n" "$name" "$bs" "$qd" "$vi" "$vm" "$qi" "$qm" "$ratio"
+	printf "%-10s %8s %3s | %10.0f %9.1f %7.1f | %10.0f %9.1f %7.1f | %6s\n" "$name" "$bs" "$qd" \
+		"$vi" "$vm" "$vc" "$qi" "$qm" "$qc" "$ratio"
 done
 [ "$errors" -eq 0 ] || echo "bench-blk: $errors requests completed with an error status"
 vi=$(median vireo randread 4096 32 5); qi=$(median qsd randread 4096 32 5)
