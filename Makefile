@@ -60,6 +60,13 @@ bench-virtqueue: $(BUILD)/bench/virtqueue
 bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 	BUILD=$(BUILD) bash bench/blk.sh
 
+# virtio-vsock throughput (S11): QEMU -accel kvm with vhost-user-vsock-pci on vireo's backend,
+# vsockcat perf in the guest and on the host; 64 KiB messages, 1 and 4 connections. Without
+# a usable KVM it says so and exits 0 (BENCH_ACCEL=tcg: TCG figures); see bench/vsock.sh.
+.PHONY: bench-vsock
+bench-vsock: $(BUILD)/vireo
+	BUILD=$(BUILD) bash bench/vsock.sh
+
 deps:
 	bash scripts/deps.sh
 
