@@ -5,11 +5,16 @@
  * starts a ring laid out by the mock driver (vq_driver.h), writes and reads sectors through
  * it, stops the ring (GET_VRING_BASE says how far the device got), and restarts it there.
  *
+ * Through the remote device (remote_dev.h): the same backend, listening on a socket, programmed
+ * through the device-ops as a transport would (status, features, queue, DRIVER_OK, kicks,
+ * callbacks, reset and a second start).
+ *
  * Against a hostile "backend" (the other end of a socketpair, scripted by the test): replies
  * to another request, of the wrong size, with fds, without the reply flag, a REPLY_ACK
  * failure status and no reply at all must each be an error, never a hang or a crash. */
 #include <errno.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +35,7 @@
 #include "memory/guest_memory.h"
 #include "util/log.h"
 #include "vhost-user/frontend.h"
+#include "vhost-user/remote_dev.h"
 #include "vhost-user/vu_msg.h"
 #include "vhost-user/vu_server.h"
 #include "vq_driver.h"
@@ -53,6 +59,7 @@ struct backend {
 	int epfd, stopfd;
 	pthread_t thread;
 	char path[64];
+	char sock_path[80];           /* listening socket (remote device tests) */
 };
 
 static int be_watch(void *opaque, int fd, uint32_t token)
@@ -119,7 +126,12 @@ static void be_start(struct backend *b, int sock)
 		.set_kick_fd = virtio_device_set_kick_fd, /* the queue thread reads kicks itself */
 	};
 	assert_int_equal(vu_server_create(&cfg, &b->s), 0);
-	assert_int_equal(vu_server_adopt(b->s, sock), 0);
+	if (sock >= 0) {
+		assert_int_equal(vu_server_adopt(b->s, sock), 0);
+	} else {
+		snprintf(b->sock_path, sizeof(b->sock_path), "%s.sock", b->path);
+		assert_int_equal(vu_server_listen(b->s, b->sock_path), 0);
+	}
 	assert_int_equal(pthread_create(&b->thread, NULL, be_loop, b), 0);
 }
 
@@ -133,6 +145,8 @@ static void be_stop(struct backend *b)
 	close(b->epfd);
 	close(b->stopfd);
 	unlink(b->path);
+	if (b->sock_path[0])
+		unlink(b->sock_path);
 }
 
 static int setup(void **state)
@@ -424,6 +438,178 @@ static void test_fake_config_other_range(void **state)
 	assert_int_equal(vu_fe_get_config(f->fe, 0, buf, 8), -EOPNOTSUPP);
 }
 
+/* ---- the remote device: device-ops over the front-end ---------------------------------- */
+
+struct rfx {
+	struct backend be;
+	struct guest_memory gm;
+	struct vu_remote *rd;
+	struct virtio_dev_handle h;
+	struct vqd d;
+	int irq;                      /* written by the queue callback */
+};
+
+static void remote_cb(void *opaque, unsigned idx)
+{
+	struct rfx *r = opaque;
+
+	if (idx == 0)
+		eventfd_write(r->irq, 1);
+}
+
+static int remote_setup(void **state)
+{
+	struct rfx *r = calloc(1, sizeof(*r));
+	struct vu_remote_config cfg;
+
+	assert_non_null(r);
+	be_start(&r->be, -1);
+	assert_int_equal(gm_init(&r->gm), 0);
+	assert_true(gm_add_ram(&r->gm, 0, MEM_SIZE, 0) >= 0);
+	cfg = (struct vu_remote_config){
+		.name = "rblk", .socket = r->be.sock_path, .gm = &r->gm,
+		.device_id = VIRTIO_ID_BLOCK, .queue_max = QSIZE,
+		.config_size = sizeof(struct virtio_blk_config),
+	};
+	assert_int_equal(vu_remote_create(&cfg, &r->rd), 0);
+	r->h = vu_remote_handle(r->rd);
+	r->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	*state = r;
+	return 0;
+}
+
+static int remote_teardown(void **state)
+{
+	struct rfx *r = *state;
+
+	vu_remote_destroy(r->rd);
+	be_stop(&r->be);
+	vqd_destroy(&r->d);
+	gm_destroy(&r->gm);
+	close(r->irq);
+	free(r);
+	return 0;
+}
+
+/* The transport's part: status, features, queue 0, DRIVER_OK. */
+static void remote_start(struct rfx *r, uint64_t features)
+{
+	const struct virtio_device_ops *ops = r->h.ops;
+	void *dev = r->h.dev;
+
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	assert_int_equal(ops->set_features(dev, features), 0);
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK);
+	assert_true(ops->get_status(dev) & VIRTIO_STATUS_FEATURES_OK);
+	vqd_destroy(&r->d);
+	assert_int_equal(vqd_init(&r->d, &r->gm, RINGS, QSIZE, VQD_F_EVENT_IDX), 0);
+	assert_int_equal(ops->set_vq_num(dev, 0, QSIZE), 0);
+	assert_int_equal(ops->set_vq_address(dev, 0, r->d.desc, r->d.avail, r->d.used), 0);
+	ops->set_vq_cb(dev, 0, remote_cb, r);
+	assert_int_equal(ops->set_vq_ready(dev, 0, true), 0);
+	ops->set_status(dev, ops->get_status(dev) | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(ops->get_status(dev) & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET),
+			 VIRTIO_STATUS_DRIVER_OK);
+}
+
+static uint8_t remote_request(struct rfx *r, uint32_t type, uint64_t sector, uint32_t len)
+{
+	struct virtio_blk_outhdr h = { .type = htole32(type), .sector = htole64(sector) };
+	struct vqd_buf b[] = {
+		{ HDR, sizeof(h), false },
+		{ DATA, len, type == VIRTIO_BLK_T_IN },
+		{ STATUS, 1, true },
+	};
+	struct pollfd p = { .fd = r->irq, .events = POLLIN };
+	uint8_t status = 0xff;
+	uint32_t used_len;
+	eventfd_t v;
+	int id;
+
+	assert_int_equal(gm_write(&r->gm, HDR, &h, sizeof(h)), 0);
+	assert_int_equal(gm_write(&r->gm, STATUS, &status, 1), 0);
+	vqd_enable_interrupts(&r->d, true, r->d.last_used);
+	id = vqd_add(&r->d, b, 3);
+	assert_true(id >= 0);
+	if (vqd_kick_needed(&r->d))
+		r->h.ops->kick_vq(r->h.dev, 0);
+	do {
+		assert_int_equal(poll(&p, 1, 5000), 1); /* the queue callback ran */
+		eventfd_read(r->irq, &v);
+	} while (vqd_get_used(&r->d, &used_len) != id);
+	assert_int_equal(gm_read(&r->gm, STATUS, &status, 1), 0);
+	return status;
+}
+
+static void test_remote_blk(void **state)
+{
+	struct rfx *r = *state;
+	const struct virtio_device_ops *ops = r->h.ops;
+	void *dev = r->h.dev;
+	struct virtio_vq_state st;
+	uint8_t pattern[4096], back[4096];
+	uint64_t cap = 0;
+
+	assert_int_equal(ops->get_device_id(dev), VIRTIO_ID_BLOCK);
+	assert_int_equal(ops->get_num_queues(dev), 1);
+	assert_int_equal(ops->get_vq_num_max(dev, 0), QSIZE);
+	assert_int_equal(ops->get_vq_num_max(dev, 1), 0);
+	assert_int_equal(ops->get_config_size(dev), sizeof(struct virtio_blk_config));
+	ops->get_config(dev, 0, &cap, sizeof(cap));
+	assert_int_equal(le64toh(cap), DISK_SIZE / 512);
+	assert_true(ops->get_features(dev) & F(VIRTIO_F_VERSION_1));
+
+	remote_start(r, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX));
+	assert_int_equal(ops->set_vq_num(dev, 0, 8), -EBUSY); /* running */
+	for (unsigned i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(gm_write(&r->gm, DATA, pattern, sizeof(pattern)), 0);
+	assert_int_equal(remote_request(r, VIRTIO_BLK_T_OUT, 8, 4096), VIRTIO_BLK_S_OK);
+	memset(back, 0, sizeof(back));
+	assert_int_equal(gm_write(&r->gm, DATA, back, sizeof(back)), 0);
+	assert_int_equal(remote_request(r, VIRTIO_BLK_T_IN, 8, 4096), VIRTIO_BLK_S_OK);
+	assert_int_equal(gm_read(&r->gm, DATA, back, sizeof(back)), 0);
+	assert_memory_equal(back, pattern, sizeof(back));
+
+	/* quiesced: the ring stops on the backend and the base says how far it got */
+	assert_int_equal(ops->get_vq_state(dev, 0, &st), -EBUSY); /* running */
+	vu_remote_quiesce(dev);
+	assert_int_equal(ops->get_vq_state(dev, 0, &st), 0);
+	assert_int_equal(st.last_avail_idx, 2);
+	assert_int_equal(st.used_idx, 2);
+	ops->reset(dev);
+	assert_int_equal(ops->get_status(dev), 0);
+	assert_int_equal(ops->get_vq_state(dev, 0, &st), 0);
+	assert_int_equal(st.last_avail_idx, 0); /* a reset starts the rings over */
+
+	/* and the device works again after a fresh start */
+	remote_start(r, F(VIRTIO_F_VERSION_1));
+	assert_int_equal(remote_request(r, VIRTIO_BLK_T_IN, 8, 4096), VIRTIO_BLK_S_OK);
+	assert_int_equal(gm_read(&r->gm, DATA, back, sizeof(back)), 0);
+	assert_memory_equal(back, pattern, sizeof(back));
+}
+
+/* Features the backend refuses keep FEATURES_OK clear; queues cannot be readied before it. */
+static void test_remote_refusals(void **state)
+{
+	struct rfx *r = *state;
+	const struct virtio_device_ops *ops = r->h.ops;
+	void *dev = r->h.dev;
+
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	assert_int_equal(ops->set_vq_address(dev, 0, RINGS, RINGS + 0x1000, RINGS + 0x2000), 0);
+	assert_int_equal(ops->set_vq_ready(dev, 0, true), -EINVAL); /* before FEATURES_OK */
+	assert_int_equal(ops->set_features(dev, F(VIRTIO_F_VERSION_1) | F(62)), 0);
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK);
+	assert_false(ops->get_status(dev) & VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(ops->set_vq_num(dev, 0, QSIZE * 2), -EINVAL);
+	assert_int_equal(ops->set_vq_num(dev, 3, QSIZE), -EINVAL);
+	assert_int_equal(vu_remote_kick_fd(r->rd, 3), -1);
+	assert_true(vu_remote_kick_fd(r->rd, 0) >= 0);
+}
+
 static void test_connect_nobody(void **state)
 {
 	struct guest_memory gm;
@@ -451,6 +637,8 @@ int main(void)
 		FK(test_fake_vring_base_other_ring),
 		FK(test_fake_config_other_range),
 		cmocka_unit_test(test_connect_nobody),
+		cmocka_unit_test_setup_teardown(test_remote_blk, remote_setup, remote_teardown),
+		cmocka_unit_test_setup_teardown(test_remote_refusals, remote_setup, remote_teardown),
 	};
 
 	if (getenv("VIREO_DEBUG"))
