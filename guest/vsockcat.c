@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -353,6 +354,7 @@ int main(int argc, char **argv)
 	bool is_perf = argc > 2 && !strcmp(argv[1], "perf");
 	int i = 1, s, rc;
 
+	signal(SIGPIPE, SIG_IGN); /* a peer that goes away is an error message, not a silent death */
 	if (is_perf) {
 		if (strcmp(argv[2], "send") && strcmp(argv[2], "recv"))
 			usage();

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -384,12 +383,6 @@ static void handle_events(struct vsock_dev *d, int timeout)
 			eventfd_t v;
 
 			eventfd_read(d->kick_fd, &v);
-		} else if (ep->kind == EP_SIGNAL) {
-			struct signalfd_siginfo si;
-
-			while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si))
-				;
-			virtio_vsock_log_stats(d->vdev);
 		} else {
 			vsock_conn_event(d, ep, evs[i].events);
 		}
@@ -436,6 +429,8 @@ static void *vsock_thread(void *arg)
 	}
 	return NULL;
 }
+
+static void log_stats(const struct vsock_dev *d);
 
 /* ---- the device class --------------------------------------------------------------------- */
 
@@ -498,7 +493,7 @@ static void vsock_destroy(struct virtio_device *vdev)
 	struct vsock_dev *d = vdev->priv;
 
 	vsock_stop(vdev);
-	virtio_vsock_log_stats(vdev);
+	log_stats(d);
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
 		unlink(d->uds);
@@ -507,8 +502,11 @@ static void vsock_destroy(struct virtio_device *vdev)
 		close(d->kick_fd);
 	if (d->epfd >= 0)
 		close(d->epfd);
-	if (d->sig_fd >= 0)
-		close(d->sig_fd);
+	if (d->stats_started) {
+		d->stats_stop = true;
+		pthread_kill(d->stats_thread, SIGUSR1);
+		pthread_join(d->stats_thread, NULL);
+	}
 	free(d->rxe);
 	free(d->rx_iov);
 	free(d);
@@ -537,6 +535,21 @@ static int epoll_add(struct vsock_dev *d, int fd, struct vsock_ep *ep, enum vsoc
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/* SIGUSR1 -> the counters, whether or not the device runs (SIGUSR1 is blocked in the thread
+ * that created the device and in the threads it starts later). */
+static void *stats_thread(void *arg)
+{
+	struct vsock_dev *d = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (!sigwait(&set, &sig) && !d->stats_stop)
+		log_stats(d);
+	return NULL;
+}
+
 static int dev_init(struct vsock_dev *d, const struct virtio_vsock_config_opts *o)
 {
 	int rc;
@@ -556,13 +569,17 @@ static int dev_init(struct vsock_dev *d, const struct virtio_vsock_config_opts *
 	if (!rc)
 		rc = epoll_add(d, d->listen_fd, &d->listen_ep, EP_LISTEN);
 	if (!rc && o->stats_signal) {
-		sigset_t set;
+		sigset_t set, all, old;
 
 		sigemptyset(&set);
 		sigaddset(&set, SIGUSR1);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
-		d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-		rc = d->sig_fd < 0 ? -errno : epoll_add(d, d->sig_fd, &d->sig_ep, EP_SIGNAL);
+		/* the thread takes no other signal (SIGTERM stays the embedder's) */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = -pthread_create(&d->stats_thread, NULL, stats_thread, d);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		d->stats_started = !rc;
 	}
 	return rc;
 }
@@ -583,7 +600,7 @@ int virtio_vsock_create(struct virtio_device *vdev, struct guest_memory *gm,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->listen_fd = d->kick_fd = d->epfd = d->sig_fd = -1;
+	d->listen_fd = d->kick_fd = d->epfd = -1;
 	d->guest_cid = o->guest_cid;
 	snprintf(d->uds, sizeof(d->uds), "%s", o->uds);
 	d->qsize = qs;
@@ -609,9 +626,8 @@ fail:
 	return rc;
 }
 
-void virtio_vsock_stats(struct virtio_device *vdev, struct virtio_vsock_stats *st)
+static void copy_stats(const struct vsock_dev *d, struct virtio_vsock_stats *st)
 {
-	struct vsock_dev *d = vdev->priv;
 	const uint64_t *src = (const uint64_t *)&d->stats;
 	uint64_t *dst = (uint64_t *)st;
 
@@ -619,15 +635,18 @@ void virtio_vsock_stats(struct virtio_device *vdev, struct virtio_vsock_stats *s
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
-void virtio_vsock_log_stats(struct virtio_device *vdev)
+void virtio_vsock_stats(struct virtio_device *vdev, struct virtio_vsock_stats *st)
+{
+	copy_stats(vdev->priv, st);
+}
+
+static void log_stats(const struct vsock_dev *d)
 {
 	struct virtio_vsock_stats s;
 	char errs[512] = "";
 	size_t off = 0;
 
-	if (!vdev->priv)
-		return;
-	virtio_vsock_stats(vdev, &s);
+	copy_stats(d, &s);
 	for (unsigned e = 1; e < VSOCK_ERR_COUNT; e++)
 		if (s.err[e] && off < sizeof(errs))
 			off += (size_t)snprintf(errs + off, sizeof(errs) - off, "; %s %llu",
@@ -642,4 +661,10 @@ void virtio_vsock_log_stats(struct virtio_device *vdev)
 		(unsigned long long)s.conns_active, (unsigned long long)s.rst_sent,
 		(unsigned long long)s.rst_dropped, (unsigned long long)s.host_refused,
 		(unsigned long long)s.malformed, errs);
+}
+
+void virtio_vsock_log_stats(struct virtio_device *vdev)
+{
+	if (vdev->priv)
+		log_stats(vdev->priv);
 }

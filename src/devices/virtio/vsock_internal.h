@@ -27,7 +27,7 @@
 #define VSOCK_CLOSE_TIMEOUT_MS   8000 /* guest RST after our SHUTDOWN, host flush on close */
 
 /* What an epoll event points at. */
-enum vsock_ep_kind { EP_KICK, EP_LISTEN, EP_PENDING, EP_CONN, EP_SIGNAL };
+enum vsock_ep_kind { EP_KICK, EP_LISTEN, EP_PENDING, EP_CONN };
 struct vsock_ep {
 	enum vsock_ep_kind kind;
 };
@@ -92,8 +92,11 @@ struct vsock_dev {
 	uint64_t guest_cid;
 	char uds[96];               /* "<uds>_<port>" must fit sun_path */
 	unsigned qsize;
-	int listen_fd, kick_fd, epfd, sig_fd;
-	struct vsock_ep kick_ep, listen_ep, sig_ep;
+	int listen_fd, kick_fd, epfd;
+	struct vsock_ep kick_ep, listen_ep;
+	pthread_t stats_thread;      /* SIGUSR1 -> counters (opts.stats_signal) */
+	bool stats_started;
+	volatile bool stats_stop;
 	pthread_t thread;
 	bool started;
 	volatile bool stop;
