@@ -56,6 +56,12 @@ bench-virtqueue: $(BUILD)/bench/virtqueue
 
 # Block I/O over vhost-user: vireo's blk backend vs qemu-storage-daemon on the same file, both
 # O_DIRECT, driven by bench/blk (vireo's vhost-user front-end); see bench/blk.sh.
+# vhost-user net: vireo's loopback backend against DPDK's net_vhost in io mode, both driven by
+# testpmd's net_virtio_user (installs dpdk-dev when missing); see bench/net.sh.
+.PHONY: bench-net
+bench-net: $(BUILD)/vireo
+	BUILD=$(BUILD) bash bench/net.sh
+
 .PHONY: bench-blk
 bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 	BUILD=$(BUILD) bash bench/blk.sh
