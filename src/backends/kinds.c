@@ -119,8 +119,13 @@ static int net_parse(struct backend_opts *o, const char *a, const char *v)
 		o->loopback = true;
 		return 0;
 	}
-	if (!strcmp(a, "--poll-us"))
+	if (!strcmp(a, "--poll-us")) { /* 0 is valid here: never poll */
+		if (v && !strcmp(v, "0")) {
+			o->poll_us = 0;
+			return 1;
+		}
 		return parse_uint(v, 1000000, &o->poll_us);
+	}
 	return -1;
 }
 

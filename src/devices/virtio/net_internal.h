@@ -34,8 +34,9 @@ struct net_pair {
 	bool tap_polled;               /* tap fd in epfd for input */
 	bool tx_stalled;               /* loopback: tx waits for rx buffers; tap: for EPOLLOUT */
 	bool rx_starved;               /* no receive buffers: rx kicks enabled */
-	bool tx_pushed;
-	struct vq_elem *tx_elem;       /* the frame being sent */
+	struct vq_elem *tx_elems;      /* NET_TX_BUDGET chains taken this round */
+	const struct vq_elem *tx_ptrs[NET_TX_BUDGET];
+	uint32_t tx_written[NET_TX_BUDGET]; /* all 0: the device writes nothing into tx chains */
 	struct vq_elem *rx_elems;      /* NET_RX_SLOTS chains being filled */
 	const struct vq_elem *rx_ptrs[NET_RX_SLOTS];
 	uint32_t rx_written[NET_RX_SLOTS];
