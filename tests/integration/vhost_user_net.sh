@@ -6,7 +6,7 @@
 #     MAC it was told, from both vCPUs; every frame it transmits must come back on its receive
 #     queues: guest tx == guest rx, and the backend's per-pair counters agree, both pairs used.
 #  2. Tap in a network namespace the test makes (skipped without root): the backend runs in
-#     the namespace on a tap device; the guest pings the namespace's address and sends 4 MiB
+#     the namespace on a multi-queue tap device (two pairs); the guest pings the namespace's address and sends 4 MiB
 #     over TCP (checksum/TSO offloads negotiated) that a receiver in the namespace counts.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,9 +50,9 @@ blog=$LOGDIR/vunet-loop-backend.log
 BPID=$!
 wait_sock "$W/loop.sock" && pass "loopback: backend listens" || { fail "loopback: backend listens"; exit 1; }
 log=$LOGDIR/vunet-loop-guest.log
-cmd="ip link set eth0 up; ip addr add 10.0.0.1/24 dev eth0; arp -s 10.0.0.2 52:54:00:00:00:02"
+cmd="ip link set eth0 up; ip addr add 169.254.10.1/16 dev eth0; arp -s 169.254.10.2 52:54:00:00:00:02"
 cmd+="; echo pairs=\$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
-cmd+="; taskset 1 ping -c 100 -i 0.01 -W 1 10.0.0.2 >/dev/null & taskset 2 ping -c 100 -i 0.01 -W 1 10.0.0.2 >/dev/null & wait; sleep 1"
+cmd+="; taskset 1 ping -c 100 -i 0.01 -W 1 169.254.10.2 >/dev/null & taskset 2 ping -c 100 -i 0.01 -W 1 169.254.10.2 >/dev/null & wait; sleep 1"
 cmd+="; echo tx=\$(cat /sys/class/net/eth0/statistics/tx_packets) rx=\$(cat /sys/class/net/eth0/statistics/rx_packets)"
 QEMU_CPUS=2 QEMU_SHARED_MEM=1 qemu_boot 120 "$log" "$cmd" \
 	-chardev socket,id=n0,path="$W/loop.sock" -netdev vhost-user,id=net0,chardev=n0,queues=2 \
@@ -61,6 +61,9 @@ rc=$?
 [ $rc -eq 0 ] && grep -qx "vireo-guest: exit 0" "$log" && pass "loopback: guest ran and powered off" \
 	|| fail "loopback: guest run (qemu status $rc, see $log)"
 grep -qx "pairs=2" "$log" && pass "loopback: the guest has two queue pairs" || fail "loopback: queue pairs"
+kill -USR1 "$BPID"; sleep 0.5
+grep -q "^net: tx [0-9]* packets" "$blog" && pass "loopback: SIGUSR1 prints the backend's counters" \
+	|| fail "loopback: no counters after SIGUSR1"
 stop_backend loopback
 gtx=$(sed -n 's/^tx=\([0-9]*\) rx=.*/\1/p' "$log"); grx=$(sed -n 's/^tx=[0-9]* rx=\([0-9]*\)/\1/p' "$log")
 [ "${gtx:-0}" -ge 200 ] && [ "$gtx" = "$grx" ] && pass "loopback: guest received every frame it sent ($gtx = $grx)" \
@@ -75,6 +78,14 @@ done
 [ "$btx" = "$brx" ] && [ "$btx" -ge "${gtx:-1}" ] && pass "loopback: backend counted $btx frames each way" \
 	|| fail "loopback: backend tx $btx rx $brx (guest $gtx)"
 [ $used -eq 2 ] && pass "loopback: both queue pairs carried traffic" || fail "loopback: only $used pair(s) used"
+# the summary printed at exit: "net: tx P packets B bytes, rx P packets B bytes, tx errors ..."
+sum=$(grep "^net: tx" "$blog" | tail -1)
+stx=$(echo "$sum" | awk '{ print $3 }'); stxb=$(echo "$sum" | awk '{ print $5 }')
+srx=$(echo "$sum" | awk '{ print $8 }'); srxb=$(echo "$sum" | awk '{ print $10 }')
+[ -n "$stx" ] && [ "$stx" = "$btx" ] && [ "$srx" = "$brx" ] && [ "$stxb" = "$srxb" ] && \
+	echo "$sum" | grep -q "tx errors 0, tx dropped 0, rx dropped 0" && \
+	pass "loopback: exit summary agrees ($stx frames, $stxb bytes each way, no errors or drops)" \
+	|| fail "loopback: exit summary '$sum'"
 
 # ---- 2. tap in a network namespace ---------------------------------------------------------
 if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || ! command -v python3 >/dev/null; then
@@ -85,10 +96,10 @@ NS=vireo-vunet-$$
 ip netns add "$NS" || { fail "tap: netns"; exit 1; }
 ip -n "$NS" link set lo up
 blog=$LOGDIR/vunet-tap-backend.log
-ip netns exec "$NS" ./build/vireo backend net --socket "$W/tap.sock" --tap vt0 -v >"$blog" 2>&1 &
+ip netns exec "$NS" ./build/vireo backend net --socket "$W/tap.sock" --tap vt0 --queues 2 -v >"$blog" 2>&1 &
 BPID=$!
-wait_sock "$W/tap.sock" && pass "tap: backend listens (tap vt0 in namespace $NS)" || { fail "tap: backend"; exit 1; }
-ip -n "$NS" addr add 198.18.0.1/24 dev vt0 && ip -n "$NS" link set vt0 up
+wait_sock "$W/tap.sock" && pass "tap: backend listens (multi-queue tap vt0, 2 pairs, in namespace $NS)" || { fail "tap: backend"; exit 1; }
+ip -n "$NS" addr add 169.254.20.1/16 dev vt0 && ip -n "$NS" link set vt0 up
 cat >"$W/recv.py" <<'PY'
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,15 +111,15 @@ while True:
     n += len(b)
 print(n, flush=True)
 PY
-ip netns exec "$NS" timeout 100 python3 "$W/recv.py" 198.18.0.1 5000 >"$W/recv.out" 2>&1 &
+ip netns exec "$NS" timeout 100 python3 "$W/recv.py" 169.254.20.1 5000 >"$W/recv.out" 2>&1 &
 RPID=$!
 sleep 0.3
 log=$LOGDIR/vunet-tap-guest.log
-cmd="ip link set eth0 up; ip addr add 198.18.0.2/24 dev eth0; ping -c 10 -i 0.05 198.18.0.1 | grep transmitted"
-cmd+="; dd if=/dev/zero bs=4096 count=1024 2>/dev/null | nc 198.18.0.1 5000; echo nc=\$?"
+cmd="ip link set eth0 up; ip addr add 169.254.20.2/16 dev eth0; ping -c 10 -i 0.05 169.254.20.1 | grep transmitted"
+cmd+="; dd if=/dev/zero bs=4096 count=1024 2>/dev/null | nc 169.254.20.1 5000; echo nc=\$?"
 QEMU_SHARED_MEM=1 qemu_boot 120 "$log" "$cmd" \
-	-chardev socket,id=n0,path="$W/tap.sock" -netdev vhost-user,id=net0,chardev=n0 \
-	-device virtio-net-pci,netdev=net0,vectors=0
+	-chardev socket,id=n0,path="$W/tap.sock" -netdev vhost-user,id=net0,chardev=n0,queues=2 \
+	-device virtio-net-pci,netdev=net0,mq=on,vectors=0
 grep -q "10 packets transmitted, 10 packets received" "$log" && pass "tap: 10 pings answered from the namespace" \
 	|| fail "tap: ping (see $log)"
 wait "$RPID"
