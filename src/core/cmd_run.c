@@ -36,10 +36,13 @@ static void run_usage(FILE *f)
 "                          default 256M); above 3 GiB the rest goes above 4 GiB\n"
 "      --console WHERE     serial console: stdio (default), none, or a file path\n"
 "      --timing            print set-up and run times on stderr\n"
+"      --kernel-unpack HOW host: vireo unpacks an LZ4 bzImage itself and loads its\n"
+"                          vmlinux; guest: the kernel's decompressor does; auto\n"
+"                          (default): host where KVM emulates guest kernel code (PVM)\n"
 "  -h, --help              this help\n\n"
 "Exit status: 0 the guest powered off; 1 vireo failed while the guest ran;\n"
 "2 bad usage or set-up error; 4 the guest asked for a reboot (or triple-faulted);\n"
-"(v << 1) | 1 the guest wrote v to isa-debug-exit (port 0xf4).\n"
+"(v << 1) | 1 the guest wrote v to isa-debug-exit (port 0xf4); 128 + n after signal n.\n"
 "VIREO_LOG=debug|info|warn|err sets the log level.\n");
 }
 
@@ -89,7 +92,7 @@ static int parse_cpus(const char *s, unsigned *out)
 /* Fill cfg from argv. Returns 0, 1 for --help (exit 0), or -EINVAL (message printed). */
 int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_CONSOLE = 256, OPT_TIMING };
+	enum { OPT_CONSOLE = 256, OPT_TIMING, OPT_UNPACK };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -98,6 +101,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "timing", no_argument, NULL, OPT_TIMING },
+		{ "kernel-unpack", required_argument, NULL, OPT_UNPACK },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -116,6 +120,18 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 		case 'p': cfg->cmdline = optarg; break;
 		case OPT_CONSOLE: cfg->console = optarg; break;
 		case OPT_TIMING: cfg->timing = true; break;
+		case OPT_UNPACK:
+			if (!strcmp(optarg, "auto")) {
+				cfg->unpack = VM_UNPACK_AUTO;
+			} else if (!strcmp(optarg, "host")) {
+				cfg->unpack = VM_UNPACK_HOST;
+			} else if (!strcmp(optarg, "guest")) {
+				cfg->unpack = VM_UNPACK_GUEST;
+			} else {
+				pr_err("--kernel-unpack %s: not auto, host or guest", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': return 1;
 		case 'c':
 			if (parse_cpus(optarg, &cfg->ncpus)) {
@@ -180,7 +196,7 @@ static int open_kernel(const char *path, void **img, size_t *len,
 			return 0;
 		}
 	}
-	pr_err("kernel %s: not a bzImage or multiboot kernel", path);
+	pr_err("kernel %s: not a bzImage, multiboot or ELF vmlinux kernel", path);
 	munmap(*img, *len);
 	return -ENOEXEC;
 }
@@ -210,10 +226,13 @@ int cmd_run(int argc, char **argv)
 	}
 	if (vm_create(&vm, &cfg))
 		goto out;
+	vm_timing(&vm, "VM created");
 	if (vm_devices_init(&vm))
 		goto out_devices;
+	vm_timing(&vm, "devices ready");
 	if (loader->load(&vm, img, len, &entry))
 		goto out_devices;
+	vm_timing(&vm, "kernel loaded");
 	munmap(img, len);
 	img = NULL;
 	vm.entry = &entry;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -100,6 +101,27 @@ static void vcpu_system_event(struct vcpu *v)
 	}
 }
 
+/* KVM could not handle something (suberror 1: it could not emulate an instruction). Say
+ * where, with KVM's data words (for emulation failures they include the instruction bytes). */
+static void vcpu_report_internal_error(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs r;
+	char data[160] = "";
+	size_t off = 0;
+
+	memset(&r, 0, sizeof(r));
+	ioctl(v->fd, KVM_GET_REGS, &r);
+	for (unsigned i = 0; i < run->internal.ndata && i < 6 && off < sizeof(data); i++)
+		off += snprintf(data + off, sizeof(data) - off, " %#llx",
+				(unsigned long long)run->internal.data[i]);
+	pr_err("vcpu%u: KVM internal error, suberror %u%s at rip %#llx; data:%s", v->id,
+	       run->internal.suberror,
+	       run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+	       " (instruction emulation failed)" : "",
+	       (unsigned long long)r.rip, data);
+}
+
 /* One exit. Returns false when the loop must stop. */
 static bool vcpu_handle_exit(struct vcpu *v)
 {
@@ -127,7 +149,7 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		pr_err("vcpu%u: KVM internal error, suberror %u", v->id, run->internal.suberror);
+		vcpu_report_internal_error(v);
 		break;
 	default:
 		pr_err("vcpu%u: unexpected KVM exit reason %u", v->id, run->exit_reason);

@@ -37,6 +37,10 @@
 #define VM_IOAPIC_ADDR     0xfec00000ull
 #define VM_LAPIC_ADDR      0xfee00000ull
 
+/* --kernel-unpack: vireo unpacks an LZ4 bzImage payload on the host (host), the guest's
+ * decompressor does (guest), or host only where KVM emulates guest kernel code (auto). */
+enum { VM_UNPACK_AUTO, VM_UNPACK_HOST, VM_UNPACK_GUEST };
+
 /* What the user asked for on the command line. */
 struct vm_config {
 	const char *kernel;
@@ -46,6 +50,7 @@ struct vm_config {
 	uint64_t mem_size;       /* bytes */
 	const char *console;     /* "stdio", "none" or a file path */
 	bool timing;             /* print set-up / boot timings */
+	int unpack;              /* VM_UNPACK_*: who decompresses a bzImage payload */
 	uint64_t t_start_ns;     /* vm_now_ns() when the command started */
 };
 

@@ -38,7 +38,10 @@ static int lz4_block(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
 			return -EINVAL;
 		if (lit > cap - *o)
 			return -ENOSPC;
-		memcpy(out + *o, in + i, lit);
+		if (lit <= 16 && n - i >= 16 && cap - *o >= 16)
+			memcpy(out + *o, in + i, 16);   /* fixed size: inlined, slack is rewritten */
+		else
+			memcpy(out + *o, in + i, lit);
 		*o += lit;
 		i += lit;
 		if (i == n)
@@ -54,10 +57,13 @@ static int lz4_block(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
 			return -EINVAL;
 		if (mlen > cap - *o)
 			return -ENOSPC;
-		if (off >= mlen) {
-			memcpy(out + *o, out + *o - off, mlen);
+		if (off >= 8 && cap - *o >= mlen + 8) {
+			/* 8 bytes at a time: with off >= 8 each chunk reads only bytes already
+			 * written, even when source and destination overlap. */
+			for (size_t k = 0; k < mlen; k += 8)
+				memcpy(out + *o + k, out + *o - off + k, 8);
 		} else {
-			for (size_t k = 0; k < mlen; k++)   /* overlapping copy */
+			for (size_t k = 0; k < mlen; k++)   /* short offset or near the end */
 				out[*o + k] = out[*o - off + k];
 		}
 		*o += mlen;

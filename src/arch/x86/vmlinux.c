@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arch/x86/boot.h"
 #include "core/vm.h"
@@ -83,6 +84,16 @@ static int elf_boot(struct vm *vm, const void *elf, size_t len, const void *hdr_
 				 eh->e_entry, entry);
 }
 
+/* Host-side unpacking pays off where KVM emulates guest kernel code: a nested, paravirtual
+ * KVM (PVM) runs an unmodified kernel's decompressor about a thousand times slower than the
+ * host. On hardware-assisted KVM the guest decompresses as fast, and vireo starts sooner. */
+static bool unpack_on_host(const struct vm *vm)
+{
+	if (vm->cfg.unpack != VM_UNPACK_AUTO)
+		return vm->cfg.unpack == VM_UNPACK_HOST;
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
 		     struct boot_entry *entry)
 {
@@ -92,6 +103,8 @@ int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
 	ssize_t n;
 	int ret;
 
+	if (!unpack_on_host(vm))
+		return -ENOTSUP;
 	if (!bi->payload_len || bi->payload_off > bi->kernel_size ||
 	    bi->payload_len > bi->kernel_size - bi->payload_off || bi->payload_len < 8)
 		return -ENOTSUP;
@@ -105,6 +118,7 @@ int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
 	out = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (out == MAP_FAILED)
 		return -ENOTSUP;
+	madvise(out, size, MADV_HUGEPAGE);   /* fewer page faults while unpacking */
 	n = lz4_legacy_decompress(p, bi->payload_len, out, size);
 	if (n != (ssize_t)size || !elf_ok(out, size)) {
 		pr_debug("kernel %s: LZ4 payload not unpacked (%zd): guest decompresses",
