@@ -149,6 +149,8 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (x86_emulation_fallback(v) == 0)
+			return true;
 		vcpu_report_internal_error(v);
 		break;
 	default:

@@ -31,6 +31,11 @@ uint64_t vm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+bool vm_kvm_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
 void vm_timing(struct vm *vm, const char *what)
 {
 	if (vm->cfg.timing || log_get_level() >= LOG_INFO)

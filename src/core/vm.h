@@ -123,6 +123,11 @@ void vm_destroy(struct vm *vm);
 /* SIGINT, SIGTERM and SIGHUP stop the guest; vireo then exits with 128 + the signal. */
 void vm_install_signal_handlers(struct vm *vm);
 
+/* True when /dev/kvm is PVM (a nested, paravirtual KVM without hardware virtualization,
+ * /sys/module/kvm_pvm): it emulates an unmodified guest kernel's code in runs after each
+ * privileged instruction, slowly, and its emulator lacks some instructions. */
+bool vm_kvm_is_pvm(void);
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t vm_now_ns(void);
 /* With --timing or VIREO_LOG=info: "vireo: timing: <what> at X ms" since process start. */

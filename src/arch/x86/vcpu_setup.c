@@ -39,6 +39,22 @@
 
 static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#define CPUID_1_ECX_CX16  (1u << 13)
+#define CPUID_1_ECX_XSAVE (1u << 26)
+
+/* PVM's instruction emulator (see vm_kvm_is_pvm) fails on CMPXCHG16B and XSAVE/XRSTOR
+ * (seen: Linux's SLUB and FPU set-up stop with an emulation failure), yet KVM reports both.
+ * Hide them there: the guest kernel then uses its lock-based and FXSAVE paths. */
+static void pvm_cpuid_quirks(struct kvm_cpuid2 *c)
+{
+	for (unsigned i = 0; i < c->nent; i++) {
+		if (c->entries[i].function == 1) {
+			c->entries[i].ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE);
+			pr_info("PVM KVM: CMPXCHG16B and XSAVE hidden from the guest");
+		}
+	}
+}
+
 /* KVM_GET_SUPPORTED_CPUID once per VM (vCPU threads race here, hence the lock). */
 static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 {
@@ -50,6 +66,8 @@ static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 		c = cpuid_get_supported(vm->kvm_fd);
 		if (!c)
 			pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		else if (vm_kvm_is_pvm())
+			pvm_cpuid_quirks(c);
 		vm->cpuid = c;
 	}
 	pthread_mutex_unlock(&cpuid_lock);
@@ -215,4 +233,45 @@ int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry)
 	if (!ret && entry)
 		ret = setup_lapic(v);
 	return ret;
+}
+
+/* KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR, EMULATION). On PVM this
+ * happens for instructions whose only effect is an exception, such as Linux's boot-time
+ * int3 self-test: vireo delivers that exception itself (int3 -> #BP after the instruction,
+ * ud2 -> #UD at it) and the guest goes on. Returns 0 when handled, -ENOTSUP otherwise. */
+int x86_emulation_fallback(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_vcpu_events ev;
+	struct kvm_regs regs;
+	uint8_t insn[16] = { 0 };
+	unsigned len, nr, skip;
+
+	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION || run->internal.ndata < 3 ||
+	    !(run->internal.data[0] & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+		return -ENOTSUP;
+	memcpy(insn, &run->internal.data[1], sizeof(insn));  /* insn_size, then the bytes */
+	len = insn[0];
+	if (len >= 1 && insn[1] == 0xcc) {
+		nr = 3;    /* #BP, a trap: the return address follows the int3 */
+		skip = 1;
+	} else if (len >= 2 && insn[1] == 0x0f && insn[2] == 0x0b) {
+		nr = 6;    /* #UD, a fault: at the ud2 */
+		skip = 0;
+	} else {
+		return -ENOTSUP;
+	}
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	regs.rip += skip;
+	ev.exception.injected = 1;
+	ev.exception.nr = nr;
+	ev.exception.has_error_code = 0;
+	ev.exception.error_code = 0;
+	ev.flags &= KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0 || ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	pr_debug("vcpu%u: emulation failure on %s at %#llx: exception %u delivered by vireo",
+		 v->id, nr == 3 ? "int3" : "ud2", (unsigned long long)regs.rip - skip, nr);
+	return 0;
 }

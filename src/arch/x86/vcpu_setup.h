@@ -10,4 +10,8 @@ struct boot_entry;
  * one line printed. */
 int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry);
 
+/* After KVM_EXIT_INTERNAL_ERROR: deliver the exception of an instruction KVM could not
+ * emulate (int3, ud2) and return 0 so that the vCPU runs on; -ENOTSUP otherwise. */
+int x86_emulation_fallback(struct vcpu *v);
+
 #endif

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "arch/x86/boot.h"
 #include "core/vm.h"
@@ -91,7 +90,7 @@ static bool unpack_on_host(const struct vm *vm)
 {
 	if (vm->cfg.unpack != VM_UNPACK_AUTO)
 		return vm->cfg.unpack == VM_UNPACK_HOST;
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
+	return vm_kvm_is_pvm();
 }
 
 int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
