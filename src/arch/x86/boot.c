@@ -10,12 +10,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/vm.h"
 #include "util/log.h"
+
+/* Linux parameters vireo adds on PVM: features whose instructions PVM's emulator cannot
+ * execute, by X86_FEATURE number (words of arch/x86/include/asm/cpufeatures.h): XSAVE
+ * (noxsave), CX16 141, MOVBE 150, POPCNT 151, AES 153, RDRAND 158, FSGSBASE 288, BMI1 291,
+ * BMI2 296, INVPCID 298, RDSEED 306, ADX 307, SMAP 308, CLFLUSHOPT 311, CLWB 312,
+ * RDPID 534. Seen failing: CMPXCHG16B (SLUB), XRSTOR (FPU set-up), POPCNT (hweight). */
+#define PVM_LINUX_PARAMS "noxsave clearcpuid=141,150,151,153,158,288,291,296,298,306,307," \
+			 "308,311,312,534"
 
 /* Field offsets in the image and in boot_params (the setup header sits at the same offset
  * in both). */
@@ -313,6 +322,7 @@ int linux_boot_finish(struct vm *vm, const void *hdr_img, const struct bz_info *
 		      uint64_t kernel_end, uint64_t entry_addr, struct boot_entry *entry)
 {
 	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	char pvm_cmdline[BOOT_CMDLINE_MAX];
 	size_t cmdlen = strlen(cmdline);
 	uint64_t initrd_addr = 0, initrd_size = 0;
 	uint8_t zp[4096], pt[BOOT_PT_SIZE];
@@ -323,6 +333,17 @@ int linux_boot_finish(struct vm *vm, const void *hdr_img, const struct bz_info *
 		pr_err("kernel %s needs %llu MiB of memory; --memory is too small",
 		       vm->cfg.kernel, (unsigned long long)(kernel_end >> 20) + 1);
 		return -ENOSPC;
+	}
+	/* PVM (vm_kvm_is_pvm) lets guest kernel code see the host's CPUID whatever vireo's
+	 * table says, and its emulator cannot execute some of those instructions: Linux must
+	 * be told not to use them (see PVM_LINUX_PARAMS). */
+	if (vm_kvm_is_pvm() && !strstr(cmdline, "clearcpuid=") &&
+	    cmdlen + sizeof(PVM_LINUX_PARAMS) + 1 <= sizeof(pvm_cmdline)) {
+		snprintf(pvm_cmdline, sizeof(pvm_cmdline), "%s%s" PVM_LINUX_PARAMS, cmdline,
+			 cmdlen ? " " : "");
+		cmdline = pvm_cmdline;
+		cmdlen = strlen(cmdline);
+		pr_info("PVM KVM: \"" PVM_LINUX_PARAMS "\" added to the kernel command line");
 	}
 	if (cmdlen >= BOOT_CMDLINE_MAX || (bi->cmdline_size && cmdlen > bi->cmdline_size)) {
 		pr_err("command line too long (%zu bytes, the kernel takes %u)", cmdlen,

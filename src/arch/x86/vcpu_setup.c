@@ -39,20 +39,33 @@
 
 static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define CPUID_1_ECX_CX16  (1u << 13)
-#define CPUID_1_ECX_XSAVE (1u << 26)
+/* Features whose instructions PVM's emulator cannot execute (see vm_kvm_is_pvm), yet KVM
+ * reports. Seen stopping Linux with an emulation failure: CMPXCHG16B (SLUB), XRSTOR (FPU
+ * set-up), POPCNT (hweight); the others are the same kind of instruction a kernel patches
+ * in when the CPU has them (RDRAND/RDSEED, MOVBE, BMI, ADX, FSGSBASE, STAC/CLAC, INVPCID,
+ * CLFLUSHOPT/CLWB, RDPID). Hidden, the guest kernel takes its plain paths. */
+#define PVM_HIDE_1_ECX  ((1u << 13) | (1u << 22) | (1u << 23) | (1u << 25) | (1u << 26) | \
+			 (1u << 30))  /* CX16 MOVBE POPCNT AES XSAVE RDRAND */
+#define PVM_HIDE_7_EBX  ((1u << 0) | (1u << 3) | (1u << 8) | (1u << 10) | (1u << 18) | \
+			 (1u << 19) | (1u << 20) | (1u << 23) | (1u << 24))
+			 /* FSGSBASE BMI1 BMI2 INVPCID RDSEED ADX SMAP CLFLUSHOPT CLWB */
+#define PVM_HIDE_7_ECX  (1u << 22)    /* RDPID */
 
-/* PVM's instruction emulator (see vm_kvm_is_pvm) fails on CMPXCHG16B and XSAVE/XRSTOR
- * (seen: Linux's SLUB and FPU set-up stop with an emulation failure), yet KVM reports both.
- * Hide them there: the guest kernel then uses its lock-based and FXSAVE paths. */
+/* Hide them there. This covers CPUID as KVM emulates it; guest code that PVM runs natively
+ * sees the host's CPUID, so the Linux loader also passes clearcpuid= (see boot.c). */
 static void pvm_cpuid_quirks(struct kvm_cpuid2 *c)
 {
 	for (unsigned i = 0; i < c->nent; i++) {
-		if (c->entries[i].function == 1) {
-			c->entries[i].ecx &= ~(CPUID_1_ECX_CX16 | CPUID_1_ECX_XSAVE);
-			pr_info("PVM KVM: CMPXCHG16B and XSAVE hidden from the guest");
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1) {
+			e->ecx &= ~PVM_HIDE_1_ECX;
+		} else if (e->function == 7 && e->index == 0) {
+			e->ebx &= ~PVM_HIDE_7_EBX;
+			e->ecx &= ~PVM_HIDE_7_ECX;
 		}
 	}
+	pr_info("PVM KVM: instructions its emulator lacks hidden from the guest's CPUID");
 }
 
 /* KVM_GET_SUPPORTED_CPUID once per VM (vCPU threads race here, hence the lock). */
