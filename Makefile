@@ -70,7 +70,7 @@ bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 # vsockcat perf in the guest and on the host; 64 KiB messages, 1 and 4 connections. Without
 # a usable KVM it says so and exits 0 (BENCH_ACCEL=tcg: TCG figures); see bench/vsock.sh.
 .PHONY: bench-vsock
-bench-vsock: $(BUILD)/vireo
+bench-vsock: $(BUILD)/vireo $(BUILD)/bench/vsock_dev
 	BUILD=$(BUILD) bash bench/vsock.sh
 
 deps:

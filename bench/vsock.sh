@@ -9,12 +9,15 @@
 # Needs KVM: without /dev/kvm, or when QEMU -accel kvm cannot boot the guest here, it says
 # so and exits 0 without figures. BENCH_ACCEL=tcg measures under software emulation instead
 # (labelled TCG: not a target measure). BENCH_MB: megabytes per run (KVM 1024, TCG 128).
+# First, always: the device alone without a VM (build/bench/vsock_dev, a mock guest driver).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib/qemu.sh
 
 ACCEL=${BENCH_ACCEL:-kvm}
 BUILD=${BUILD:-build}
+# the device's own ceiling, no VM (bench/vsock_dev.c): runs anywhere
+make -s -j2 "$BUILD/bench/vsock_dev" >/dev/null && "$BUILD/bench/vsock_dev" "${BENCH_DEV_MB:-1000}" 2>/dev/null
 if [ "$ACCEL" = kvm ]; then
 	[ -c /dev/kvm ] || { echo "vsock bench: needs KVM (/dev/kvm missing); no figures"; exit 0; }
 	MB=${BENCH_MB:-1024}
