@@ -4,7 +4,8 @@
  * set-up both ways (CONNECT/OK handshake, <uds>_<port> listeners), data both ways, credit
  * accounting (buf_alloc, fwd_cnt, CREDIT_REQUEST/UPDATE, a guest exceeding its credit), RST for
  * unknown connections, SHUTDOWN flags, malformed packets counted by reason, many connections
- * with a stuck host peer, and device reset with the TRANSPORT_RESET event.
+ * with a stuck host peer, device reset with the TRANSPORT_RESET event, 2 MiB each way with
+ * contents checked (split and packed rings), and the connect / close timeouts.
  * The device has its own worker thread: the tests wait (with a timeout) for used entries. */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +37,9 @@
 #define EV_GPA 0x300000ull
 #define MEM (4u << 20)
 #define WAIT_MS 2000
+
+static uint64_t ring_features = VQD_F_EVENT_IDX; /* set by the setup variants */
+static unsigned timeout_ms;                       /* 0: the device's defaults */
 
 struct fx {
 	struct guest_memory gm;
@@ -83,14 +87,14 @@ static void bring_up(struct fx *fx, unsigned nrx)
 	const struct virtio_device_ops *ops = fx->h.ops;
 	void *dev = fx->h.dev;
 	struct vqd *q[3] = { &fx->rx, &fx->tx, &fx->ev };
-	uint64_t want = F(VIRTIO_F_VERSION_1) | VQD_F_EVENT_IDX;
+	uint64_t want = F(VIRTIO_F_VERSION_1) | ring_features;
 
 	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	assert_int_equal(ops->set_features(dev, want), 0);
 	ops->set_status(dev, ops->get_status(dev) | VIRTIO_STATUS_FEATURES_OK);
 	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(vqd_init(q[i], &fx->gm, 0x1000 + 0x8000ull * i, QSIZE,
-					  VQD_F_EVENT_IDX), 0);
+					  ring_features), 0);
 		assert_int_equal(ops->set_vq_num(dev, i, QSIZE), 0);
 		assert_int_equal(ops->set_vq_address(dev, i, q[i]->desc, q[i]->avail, q[i]->used), 0);
 		assert_int_equal(ops->set_vq_ready(dev, i, true), 0);
@@ -104,7 +108,8 @@ static void bring_up(struct fx *fx, unsigned nrx)
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	struct virtio_vsock_config_opts o = { .guest_cid = CID };
+	struct virtio_vsock_config_opts o = { .guest_cid = CID, .connect_timeout_ms = timeout_ms,
+					      .close_timeout_ms = timeout_ms };
 
 	assert_non_null(fx);
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/vireo-tvsock.XXXXXX");
@@ -118,6 +123,27 @@ static int setup(void **state)
 	bring_up(fx, RX_BUFS);
 	*state = fx;
 	return 0;
+}
+
+static int setup_packed(void **state)
+{
+	ring_features = VQD_F_EVENT_IDX | VQD_F_PACKED;
+	timeout_ms = 0;
+	return setup(state);
+}
+
+static int setup_fast_timeouts(void **state)
+{
+	ring_features = VQD_F_EVENT_IDX;
+	timeout_ms = 300;
+	return setup(state);
+}
+
+static int setup_split(void **state)
+{
+	ring_features = VQD_F_EVENT_IDX;
+	timeout_ms = 0;
+	return setup(state);
 }
 
 static int teardown(void **state)
@@ -718,22 +744,142 @@ static void test_reset_transport_event(void **state)
 	close(lfd);
 }
 
+/* The host never sends its CONNECT line: closed after the connect timeout. */
+static void test_connect_line_timeout(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fx->uds);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, "CONNE", 5), 5);
+	assert_true(eof_within(fd, WAIT_MS));
+	close(fd);
+}
+
+/* The guest never answers our REQUEST: the host client is closed, the guest gets an RST. */
+static void test_guest_no_answer(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct vsock_hdr r, q;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fx->uds);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, "CONNECT 77\n", 11), 11);
+	recv_pkt(fx, &q, NULL);
+	assert_int_equal(q.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_true(eof_within(fd, WAIT_MS));
+	recv_pkt(fx, &r, NULL);
+	assert_int_equal(r.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(r.src_port, q.src_port);
+	assert_int_equal(r.dst_port, 77);
+	assert_int_equal(stats(fx).conns_active, 0);
+	close(fd);
+}
+
+/* The host closes; the guest never sends the RST that completes the close: the device does. */
+static void test_close_timeout(void **state)
+{
+	struct fx *fx = *state;
+	int lfd = uds_listen(fx, 40), fd = guest_connect(fx, lfd, 9200, 40);
+	struct vsock_hdr r;
+
+	close(fd);
+	recv_pkt(fx, &r, NULL);
+	assert_int_equal(r.op, VIRTIO_VSOCK_OP_SHUTDOWN);
+	assert_int_equal(stats(fx).conns_active, 1);
+	recv_pkt(fx, &r, NULL);
+	assert_int_equal(r.op, VIRTIO_VSOCK_OP_RST);
+	assert_int_equal(r.dst_port, 9200);
+	assert_int_equal(stats(fx).conns_active, 0);
+	close(lfd);
+}
+
+/* 2 MiB each way through one connection, contents checked: the host writes as fast as the
+ * socket takes it, the "guest" returns credit as it consumes (like Linux, every 64 KiB). */
+static void test_bulk(void **state)
+{
+	struct fx *fx = *state;
+	enum { TOTAL = 2 << 20 };
+	int lfd = uds_listen(fx, 50), fd;
+	struct vsock_hdr h = hdr(VIRTIO_VSOCK_OP_REQUEST, 9300, 50, 0), r;
+	uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
+	size_t wr = 0, got = 0, announced = 0;
+
+	assert_non_null(src);
+	assert_non_null(dst);
+	for (size_t i = 0; i < TOTAL; i++)
+		src[i] = (uint8_t)(i * 131 + (i >> 12));
+	fd = guest_connect(fx, lfd, 9300, 50);
+	while (got < TOTAL) {
+		ssize_t n = wr < TOTAL ? send(fd, src + wr, TOTAL - wr, MSG_DONTWAIT) : 0;
+
+		if (n > 0)
+			wr += (size_t)n;
+		recv_pkt(fx, &r, dst + got);
+		assert_true(r.op == VIRTIO_VSOCK_OP_RW || r.op == VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+		got += r.op == VIRTIO_VSOCK_OP_RW ? r.len : 0;
+		assert_true(got <= 256 * 1024 + announced); /* never beyond our credit */
+		if (got - announced >= 64 * 1024 || r.op == VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
+			h = hdr(VIRTIO_VSOCK_OP_CREDIT_UPDATE, 9300, 50, 0);
+			h.fwd_cnt = (uint32_t)got;
+			send_pkt(fx, &h, NULL);
+			announced = got;
+		}
+	}
+	assert_memory_equal(dst, src, TOTAL);
+	/* guest -> host: 64 KiB packets of the same pattern, the host reading as they come */
+	memset(dst, 0, TOTAL);
+	got = 0;
+	for (size_t off = 0; off < TOTAL; off += VSOCK_MAX_PAYLOAD) {
+		h = hdr(VIRTIO_VSOCK_OP_RW, 9300, 50, VSOCK_MAX_PAYLOAD);
+		send_pkt(fx, &h, src + off);
+		while (recv_pkt_ms(fx, &r, NULL, 0)) /* credit updates */
+			assert_int_equal(r.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+		for (;;) {
+			ssize_t n = recv(fd, dst + got, TOTAL - got, MSG_DONTWAIT);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+	}
+	if (got < TOTAL)
+		read_exact(fd, dst + got, TOTAL - got);
+	assert_memory_equal(dst, src, TOTAL);
+	assert_int_equal(stats(fx).malformed, 0);
+	free(src);
+	free(dst);
+	close(fd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_and_ids, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_to_host, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_to_guest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_connect_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rst_unknown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_credit_to_guest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_credit_from_guest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_credit_update_when_host_reads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_shutdown_send, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_small_rx_buffer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_conns_stuck_peer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_transport_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_and_ids, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_to_host, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_host_to_guest, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_connect_line, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_unknown, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_to_guest, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_from_guest, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_update_when_host_reads, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_shutdown_send, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_small_rx_buffer, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_many_conns_stuck_peer, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_transport_event, setup_split, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk, setup_split, teardown),
+		{ "test_bulk (packed rings)", test_bulk, setup_packed, teardown, NULL },
+		{ "test_guest_to_host (packed rings)", test_guest_to_host, setup_packed, teardown, NULL },
+		{ "test_host_to_guest (packed rings)", test_host_to_guest, setup_packed, teardown, NULL },
+		cmocka_unit_test_setup_teardown(test_connect_line_timeout, setup_fast_timeouts, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_no_answer, setup_fast_timeouts, teardown),
+		cmocka_unit_test_setup_teardown(test_close_timeout, setup_fast_timeouts, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,7 +392,7 @@ static void handle_events(struct vsock_dev *d, int timeout)
 static void *vsock_thread(void *arg)
 {
 	struct vsock_dev *d = arg;
-	int64_t next_tick = vsock_now_ms() + 500;
+	int64_t next_tick = vsock_now_ms() + d->tick_ms;
 
 	while (!d->stop) {
 		bool progress = false, starved = false, deadlines;
@@ -415,7 +415,7 @@ static void *vsock_thread(void *arg)
 		if (d->broken)
 			break;
 		deadlines = vsock_conns_have_deadlines(d);
-		timeout = progress ? 0 : deadlines ? 500 : -1;
+		timeout = progress ? 0 : deadlines ? (int)d->tick_ms : -1;
 		if (!progress && d->txq && vq_enable_notify(d->txq, true))
 			timeout = 0;
 		if (!progress && starved && d->rxq && vq_enable_notify(d->rxq, true) &&
@@ -424,7 +424,7 @@ static void *vsock_thread(void *arg)
 		handle_events(d, timeout);
 		if (deadlines && vsock_now_ms() >= next_tick) {
 			vsock_conns_timeouts(d);
-			next_tick = vsock_now_ms() + 500;
+			next_tick = vsock_now_ms() + d->tick_ms;
 		}
 	}
 	return NULL;
@@ -604,6 +604,17 @@ int virtio_vsock_create(struct virtio_device *vdev, struct guest_memory *gm,
 	d->guest_cid = o->guest_cid;
 	snprintf(d->uds, sizeof(d->uds), "%s", o->uds);
 	d->qsize = qs;
+	d->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
+						      : VIRTIO_VSOCK_CONNECT_TIMEOUT_MS;
+	d->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms
+						  : VIRTIO_VSOCK_CLOSE_TIMEOUT_MS;
+	/* deadlines are checked this often: a tenth of the shorter one, at most 500 ms */
+	d->tick_ms = (d->connect_timeout_ms < d->close_timeout_ms ? d->connect_timeout_ms
+								  : d->close_timeout_ms) / 10;
+	if (d->tick_ms > 500)
+		d->tick_ms = 500;
+	if (!d->tick_ms)
+		d->tick_ms = 1;
 	d->next_local_port = VSOCK_LOCAL_PORT_BASE;
 	rc = dev_init(d, o);
 	if (rc)

@@ -25,7 +25,13 @@ struct virtio_vsock_config_opts {
 	const char *uds;      /* the host-side Unix socket path */
 	unsigned queue_size;  /* 0: VIRTIO_VSOCK_DEFAULT_QUEUE_SIZE */
 	bool stats_signal;    /* log the counters on SIGUSR1 (blocks SIGUSR1 in the caller) */
+	/* 0: the defaults. Connect: the guest's answer to our REQUEST, a host client's CONNECT
+	 * line. Close: the guest's RST after our SHUTDOWN RCV|SEND, flushing to a host peer after
+	 * the guest closed. */
+	unsigned connect_timeout_ms, close_timeout_ms;
 };
+#define VIRTIO_VSOCK_CONNECT_TIMEOUT_MS 5000
+#define VIRTIO_VSOCK_CLOSE_TIMEOUT_MS   8000
 
 /* What the device counted; read with virtio_vsock_stats(). */
 struct virtio_vsock_stats {

@@ -310,7 +310,7 @@ static void guest_shutdown(struct vsock_dev *d, struct vsock_conn *c, uint32_t f
 			return;
 		}
 		c->close_after_flush = true;
-		c->deadline_ms = vsock_now_ms() + VSOCK_CLOSE_TIMEOUT_MS;
+		c->deadline_ms = vsock_now_ms() + d->close_timeout_ms;
 		return;
 	}
 	if (c->guest_shut_send && !c->out.len)
@@ -421,7 +421,7 @@ void vsock_conn_host_eof(struct vsock_dev *d, struct vsock_conn *c)
 	c->shut_flags = VIRTIO_VSOCK_SHUTDOWN_SEND | (c->host_hup ? VIRTIO_VSOCK_SHUTDOWN_RCV : 0);
 	c->ctrl |= VC_SHUTDOWN;
 	if (c->host_hup)
-		c->deadline_ms = vsock_now_ms() + VSOCK_CLOSE_TIMEOUT_MS;
+		c->deadline_ms = vsock_now_ms() + d->close_timeout_ms;
 	vsock_rx_list_add(d, c);
 }
 
@@ -480,7 +480,7 @@ static void accept_all(struct vsock_dev *d)
 		}
 		p->ep.kind = EP_PENDING;
 		p->fd = fd;
-		p->deadline_ms = vsock_now_ms() + VSOCK_CONNECT_TIMEOUT_MS;
+		p->deadline_ms = vsock_now_ms() + d->connect_timeout_ms;
 		p->next = d->pending;
 		if (d->pending)
 			d->pending->prev = p;
@@ -543,7 +543,7 @@ static void pending_read(struct vsock_dev *d, struct vsock_pending *p)
 	if (!c)
 		goto bad;
 	pending_free(d, p, false);
-	c->deadline_ms = vsock_now_ms() + VSOCK_CONNECT_TIMEOUT_MS;
+	c->deadline_ms = vsock_now_ms() + d->connect_timeout_ms;
 	c->ctrl |= VC_REQUEST;
 	vsock_rx_list_add(d, c);
 	return;

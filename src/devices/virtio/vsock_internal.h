@@ -23,8 +23,6 @@
 #define VSOCK_MAX_PENDING  64      /* host clients that have not sent their CONNECT line */
 #define VSOCK_RST_QUEUE    256     /* RSTs for unknown connections waiting for rx buffers */
 #define VSOCK_LOCAL_PORT_BASE (1u << 30)
-#define VSOCK_CONNECT_TIMEOUT_MS 5000 /* guest answer to REQUEST / host CONNECT line */
-#define VSOCK_CLOSE_TIMEOUT_MS   8000 /* guest RST after our SHUTDOWN, host flush on close */
 
 /* What an epoll event points at. */
 enum vsock_ep_kind { EP_KICK, EP_LISTEN, EP_PENDING, EP_CONN };
@@ -92,6 +90,8 @@ struct vsock_dev {
 	uint64_t guest_cid;
 	char uds[96];               /* "<uds>_<port>" must fit sun_path */
 	unsigned qsize;
+	unsigned connect_timeout_ms, close_timeout_ms; /* see virtio_vsock_config_opts */
+	unsigned tick_ms;            /* how often deadlines are checked */
 	int listen_fd, kick_fd, epfd;
 	struct vsock_ep kick_ep, listen_ep;
 	pthread_t stats_thread;      /* SIGUSR1 -> counters (opts.stats_signal) */
