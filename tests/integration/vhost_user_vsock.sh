@@ -8,6 +8,8 @@
 #   3. 32 connections at once, each way
 #   4. a host peer that stops reading while 2 MiB go through another connection
 #   5. a guest process killed mid-transfer: the host sees EOF/reset; new connections work
+#   6. the front-end goes away with a connection open: the host peer sees the end; a second
+#      QEMU (a new front-end) gets a working device from the same backend
 # The guest prints MARK-1xx lines; the host side follows them. Malformed packets cannot be
 # made by the guest's driver: tests/unit/test_vsock.c covers them.
 set -uo pipefail
@@ -69,6 +71,7 @@ cmd+="; head -c 2097152 g > g2; echo g2src=\$(sha256sum < g2 | sed 's/ .*//')"
 cmd+="; vsockcat connect 2 4001 < g2 > /dev/null; echo g2rc=\$?; $(mark 3); wait \$S; echo stuckrc=\$?"
 cmd+="; vsockcat listen 5000 > /dev/null 2>&1 & K=\$!; sleep 0.5; $(mark 4); sleep 3; kill \$K; $(mark 5)"
 cmd+="; sleep 1; echo after-kill | vsockcat connect 2 6000; echo afterrc=\$?"
+cmd+="; vsockcat listen 9000 > /dev/null 2>&1 & sleep 0.5; $(mark 6); sleep 2"
 log=$LOGDIR/vuvsock-guest.log
 start=$SECONDS
 QEMU_SHARED_MEM=1 qemu_start 240 "$log" "$cmd" \
@@ -112,9 +115,23 @@ if qemu_wait_for "$log" MARK-104 60; then
 	fi
 	ZP=
 fi
+# 6. a host peer still sending when the guest powers off
+ZP2=
+if qemu_wait_for "$log" MARK-106 60; then
+	$VC uds-connect "$U" 9000 </dev/zero >/dev/null 2>/dev/null & ZP2=$!
+fi
 qemu_wait
 rc=$?
 secs=$((SECONDS - start))
+if [ -n "$ZP2" ]; then
+	for _ in $(seq 50); do kill -0 "$ZP2" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$ZP2" 2>/dev/null; then
+		fail "host peer still connected 5 s after the front-end went away"
+		kill "$ZP2"
+	else
+		pass "front-end gone with a connection open: the host peer saw the end"
+	fi
+fi
 [ $rc -eq 0 ] && grep -qx "vireo-guest: exit 0" "$log" && pass "guest ran its commands and powered off (${secs} s)" \
 	|| fail "guest run (qemu status $rc, see $log)"
 
@@ -141,6 +158,15 @@ grep -q "^stuckrc=" "$log" && pass "the guest's sender to the stuck peer ended o
 	|| fail "stuck sender never ended"
 [ "$(cat "$W/after.out")" = after-kill ] && grep -qx "afterrc=0" "$log" &&
 	pass "a new connection after the killed one works" || fail "connection after the kill ('$(cat "$W/after.out")')"
+
+# a second front-end on the same backend
+$VC uds-listen "${U}_6001" </dev/null >"$W/second.out" 2>&1 & PIDS+=($!)
+log2=$LOGDIR/vuvsock-guest2.log
+QEMU_SHARED_MEM=1 qemu_boot 90 "$log2" "echo second-boot | vsockcat connect 2 6001; echo rc2=\$?" \
+	-chardev socket,id=vs0,path="$W/vu.sock" -device vhost-user-vsock-pci,chardev=vs0
+[ "$(cat "$W/second.out")" = second-boot ] && grep -qx "rc2=0" "$log2" &&
+	pass "a second QEMU on the same backend: the device works again" ||
+	fail "second front-end (see $log2, '$(cat "$W/second.out")')"
 
 kill -TERM "$BPID"
 for _ in $(seq 50); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
