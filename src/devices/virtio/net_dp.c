@@ -405,15 +405,13 @@ static unsigned tap_rx_round(struct net_pair *p)
 static void tap_interest(struct net_pair *p)
 {
 	bool want = p->rxq && !p->rx_starved && !p->broken;
-	struct epoll_event ev = { .events = (want ? EPOLLIN : 0) | (p->tx_stalled ? EPOLLOUT : 0),
-				  .data.u32 = 1 };
+	uint32_t events = (want ? EPOLLIN : 0) | (p->tx_stalled ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = events, .data.u32 = 1 };
 
-	if (p->tapfd < 0)
+	if (p->tapfd < 0 || events == p->tap_events)
 		return;
-	if (want != p->tap_polled || p->tx_stalled) {
-		epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->tapfd, &ev);
-		p->tap_polled = want;
-	}
+	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->tapfd, &ev) == 0)
+		p->tap_events = events;
 }
 
 static unsigned pair_round(struct net_pair *p)
@@ -567,7 +565,7 @@ int net_pair_start(struct net_pair *p)
 
 	p->stop = p->broken = p->tx_stalled = p->rx_starved = false;
 	p->rx_count = 0;
-	p->tap_polled = false;
+	p->tap_events = 0;
 	eventfd_read(p->evfd, &v);
 	rc = -pthread_create(&p->thread, NULL, pair_thread, p);
 	if (!rc)
@@ -587,6 +585,7 @@ void net_pair_stop(struct net_pair *p)
 		struct epoll_event ev = { .events = 0, .data.u32 = 1 };
 
 		epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->tapfd, &ev);
+		p->tap_events = 0;
 	}
 }
 

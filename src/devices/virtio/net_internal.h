@@ -31,7 +31,7 @@ struct net_pair {
 	bool started;
 	volatile bool stop;
 	bool broken;                   /* a queue is broken: wait for the reset */
-	bool tap_polled;               /* tap fd in epfd for input */
+	uint32_t tap_events;           /* what epfd waits for on the tap fd (EPOLLIN/OUT) */
 	bool tx_stalled;               /* loopback: tx waits for rx buffers; tap: for EPOLLOUT */
 	bool rx_starved;               /* no receive buffers: rx kicks enabled */
 	struct vq_elem *tx_elems;      /* NET_TX_BUDGET chains taken this round */
