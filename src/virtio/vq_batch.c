@@ -47,8 +47,23 @@ static void split_write(struct virtqueue *vq, const struct vq_elem *e, uint32_t 
 	vq_mark_written(vq, e, written);
 	vq_store32(u, e->id);
 	vq_store32(u + 4, written);
-	gm_mark_dirty(vq->gm, vq->used_gpa + off, 8);
 	vq_inflight_clear(vq, e->id);
+}
+
+/* Mark ring entries [pos, pos + n) of `size` entries of `esize` bytes from base dirty: one
+ * range, or two when it wraps (instead of one call per entry). */
+static void mark_ring(struct virtqueue *vq, uint64_t base, uint16_t pos, uint32_t n,
+		      uint32_t esize)
+{
+	uint32_t first = n;
+
+	if (n > vq->size)
+		n = first = vq->size;
+	if (pos + n > vq->size)
+		first = vq->size - pos;
+	gm_mark_dirty(vq->gm, base + (uint64_t)pos * esize, (uint64_t)first * esize);
+	if (first < n)
+		gm_mark_dirty(vq->gm, base, (uint64_t)(n - first) * esize);
 }
 
 static void split_push_batch(struct virtqueue *vq, const struct vq_elem *const *e,
@@ -57,6 +72,7 @@ static void split_push_batch(struct virtqueue *vq, const struct vq_elem *const *
 	for (unsigned i = 0; i < n; i++)
 		split_write(vq, e[i], written[i] > e[i]->in_len ? (uint32_t)e[i]->in_len : written[i],
 			    (uint16_t)(vq->used_idx + i));
+	mark_ring(vq, vq->used_gpa + USED_RING, vq->used_idx & (vq->size - 1), n, 8);
 	vq->used_idx += (uint16_t)n;
 	vq_store16_release((uint8_t *)vq->used + USED_IDX, vq->used_idx);
 	gm_mark_dirty(vq->gm, vq->used_gpa + USED_IDX, 2);
@@ -85,7 +101,6 @@ static void packed_push_batch(struct virtqueue *vq, const struct vq_elem *const 
 		} else {
 			vq_store16_release(p + PDESC_FLAGS, flags);
 		}
-		gm_mark_dirty(vq->gm, vq->desc_gpa + (uint64_t)pos * VQ_DESC_SIZE, VQ_DESC_SIZE);
 		vq_inflight_clear(vq, e[i]->id);
 		pos += e[i]->ndescs;
 		if (pos >= vq->size) {
@@ -94,6 +109,9 @@ static void packed_push_batch(struct virtqueue *vq, const struct vq_elem *const 
 		}
 	}
 	vq_store16_release(first + PDESC_FLAGS, first_flags);
+	mark_ring(vq, vq->desc_gpa, vq->used_idx,
+		  (uint32_t)((pos + (wrap != vq->used_wrap ? vq->size : 0)) - vq->used_idx),
+		  VQ_DESC_SIZE);
 	vq->used_idx = pos;
 	vq->used_wrap = wrap;
 }

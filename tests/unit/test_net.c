@@ -218,6 +218,14 @@ static void expect_tx_done(struct fx *fx, unsigned p, int id)
 	assert_int_equal(len, 0);
 }
 
+static void clear_dirty(struct fx *fx)
+{
+	static unsigned long bits[REGION_SIZE / GM_PAGE_SIZE / (8 * sizeof(unsigned long))];
+
+	for (unsigned i = 0; i < 2; i++)
+		assert_true(gm_dirty_fetch_and_clear(&fx->gm, i, bits) >= 0);
+}
+
 static void stats(struct fx *fx, struct virtio_net_stats *s)
 {
 	virtio_net_get_stats(&fx->vdev, s);
@@ -234,6 +242,7 @@ static void loopback_sizes(struct fx *fx, uint64_t ring_features)
 
 	bring_up(fx, F(VIRTIO_NET_F_MRG_RXBUF), ring_features);
 	add_rx(fx, 0, 16, 2048);
+	clear_dirty(fx);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t len = sizes[i];
 		int id;
@@ -251,8 +260,11 @@ static void loopback_sizes(struct fx *fx, uint64_t ring_features)
 	assert_int_equal(s.rx_bytes, bytes);
 	assert_int_equal(s.tx_errors + s.rx_dropped, 0);
 	assert_true(fx->irqs[0] >= 1 && fx->irqs[1] >= 1);
-	/* The device wrote the receive buffers: dirty for migration. */
+	/* Since the receive buffers were offered only the device wrote the receive ring's page
+	 * and the buffers: dirty for migration; a buffer it never used is not. */
 	assert_true(gm_is_dirty(&fx->gm, RXBUF));
+	assert_true(gm_is_dirty(&fx->gm, ring_features & VQD_F_PACKED ? fx->d[0].desc : fx->d[0].used));
+	assert_false(gm_is_dirty(&fx->gm, RXBUF + 20 * 0x1000));
 	assert_false(fx->h.ops->get_status(fx->h.dev) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
