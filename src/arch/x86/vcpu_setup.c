@@ -248,10 +248,41 @@ int x86_vcpu_setup(struct vcpu *v, const struct boot_entry *entry)
 	return ret;
 }
 
+static int x86_skip(struct vcpu *v, unsigned n)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return -errno;
+	regs.rip += n;
+	return ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
+}
+
+/* fwait: #MF when the x87 status word has an unmasked exception pending (ES), else it does
+ * nothing: step over it. */
+static int x86_fwait(struct vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+	struct kvm_fpu fpu;
+
+	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	if (fpu.fsw & 0x80) {
+		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+			return -errno;
+		ev.exception.injected = 1;
+		ev.exception.nr = 16;
+		ev.exception.has_error_code = 0;
+		ev.flags &= KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+		return ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 ? -errno : 0;
+	}
+	return x86_skip(v, 1);
+}
+
 /* KVM could not emulate an instruction (KVM_EXIT_INTERNAL_ERROR, EMULATION). On PVM this
  * happens for instructions whose only effect is an exception, such as Linux's boot-time
  * int3 self-test: vireo delivers that exception itself (int3 -> #BP after the instruction,
- * ud2 -> #UD at it) and the guest goes on. Returns 0 when handled, -ENOTSUP otherwise. */
+ * ud2 -> #UD at it; fwait -> #MF or nothing; fences -> nothing) and the guest goes on. Returns 0 when handled, -ENOTSUP otherwise. */
 int x86_emulation_fallback(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -271,6 +302,10 @@ int x86_emulation_fallback(struct vcpu *v)
 	} else if (len >= 2 && insn[1] == 0x0f && insn[2] == 0x0b) {
 		nr = 6;    /* #UD, a fault: at the ud2 */
 		skip = 0;
+	} else if (len >= 1 && insn[1] == 0x9b) {
+		return x86_fwait(v);
+	} else if (len >= 3 && insn[1] == 0x0f && insn[2] == 0xae && insn[3] >= 0xe8) {
+		return x86_skip(v, 3);   /* lfence, mfence, sfence: nothing to do in an emulator */
 	} else {
 		return -ENOTSUP;
 	}
