@@ -26,10 +26,16 @@ command -v "$QSD" >/dev/null || { echo "SKIP: bench-blk ($QSD not installed: qem
 
 W=$(mktemp -d /tmp/vireo-bench-blk.XXXXXX)
 VPID= QPID=
+stop() { # PID: SIGTERM, then SIGKILL after 5 s (a backend that hangs must not hang the bench)
+	[ -n "$1" ] || return 0
+	kill "$1" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$1" 2>/dev/null && { echo "bench-blk: pid $1 ignored SIGTERM: killed"; kill -KILL "$1"; }
+	wait "$1" 2>/dev/null
+}
 cleanup() {
-	[ -n "$VPID" ] && kill "$VPID" 2>/dev/null
-	[ -n "$QPID" ] && kill "$QPID" 2>/dev/null
-	wait 2>/dev/null
+	stop "$VPID"
+	stop "$QPID"
 	rm -rf "$W"
 }
 trap cleanup EXIT

@@ -60,6 +60,7 @@ struct blk_queue {
 	int evfd;
 	uint64_t evbuf;
 	int kick_fd;              /* the driver's kick eventfd, read here (-1: queue_notify only) */
+	uint64_t kick_buf;
 	struct io_uring ring;
 	volatile bool stop;
 	unsigned inflight;
@@ -424,17 +425,29 @@ static int req_start(struct blk_req *rq)
 
 /* ---- the queue thread -------------------------------------------------------------------- */
 
-/* The driver's own kick eventfd: a multishot poll, and a non-blocking read when it fires
- * (the fd may be non-blocking, which io_uring reads honour, so it is not read through the ring).
- * Tagged with the address of q->kick_fd. */
+/* The driver's own kick eventfd: a poll linked to a read of the counter, both in the ring, so
+ * the thread never blocks on the fd (a read(2) after a poll could: a poll may report the same
+ * kick twice, and the fd may be blocking) and makes no system call of its own for a kick. The
+ * fd may also be non-blocking (QEMU's are), which io_uring reads honour: hence the poll first,
+ * and an -EAGAIN read just re-arms. The read is tagged with &q->kick_fd, the poll (whose CQE
+ * only shows up on failure) with &q->kick_buf. */
 static void arm_driver_kick(struct blk_queue *q)
 {
-	struct io_uring_sqe *sqe = get_sqe(q);
+	struct io_uring_sqe *poll, *rd;
 
-	if (!sqe)
+	if (io_uring_sq_space_left(&q->ring) < 2)
+		io_uring_submit(&q->ring);
+	poll = io_uring_get_sqe(&q->ring);
+	rd = poll ? io_uring_get_sqe(&q->ring) : NULL;
+	if (!rd) {
+		pr_err("virtio-blk: queue %u: no room in the ring for the kick poll", q->idx);
 		return;
-	io_uring_prep_poll_multishot(sqe, q->kick_fd, POLLIN);
-	io_uring_sqe_set_data(sqe, &q->kick_fd);
+	}
+	io_uring_prep_poll_add(poll, q->kick_fd, POLLIN);
+	io_uring_sqe_set_data(poll, &q->kick_buf);
+	poll->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_prep_read(rd, q->kick_fd, &q->kick_buf, sizeof(q->kick_buf), 0);
+	io_uring_sqe_set_data(rd, &q->kick_fd);
 }
 
 static void arm_kick(struct blk_queue *q)
@@ -500,13 +513,17 @@ static void reap(struct blk_queue *q)
 				arm_kick(q);
 			continue;
 		}
+		if ((void *)rq == &q->kick_buf) /* the poll failed: its read says why */
+			continue;
 		if ((void *)rq == &q->kick_fd) {
-			uint64_t v;
-
-			if (read(q->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				pr_debug("virtio-blk: queue %u: kick fd: %s", q->idx, strerror(errno));
-			if (!(cqe->flags & IORING_CQE_F_MORE) && !q->stop)
-				arm_driver_kick(q);
+			/* a kick (or a lost race for the counter: -EAGAIN); anything else stops
+			 * reading the fd, the server's queue_notify path still works */
+			if (res >= 0 || res == -EAGAIN) {
+				if (!q->stop)
+					arm_driver_kick(q);
+			} else if (!q->stop) {
+				pr_warn("virtio-blk: queue %u: kick fd: %s", q->idx, strerror(-res));
+			}
 			continue;
 		}
 		q->inflight--;
