@@ -13,9 +13,15 @@
  * bench/blk.sh runs it against vireo's blk backend and qemu-storage-daemon side by side.
  *
  * Usage: build/bench/blk --socket PATH [--seconds S] [--tests T1,T2,...] [--label NAME]
- *                        [--pid BACKEND_PID]
+ *                        [--pid BACKEND_PID] [--seed N --ack-log FILE]
+ *        build/bench/blk --check-acks FILE --file IMAGE --seed N [--bs 4096]
+ * Fault tests (tests/integration/vhost_user_blk_driver_faults.sh): with --seed, written blocks
+ * carry a pattern of their offset and the run seed; --ack-log appends each write's offset the
+ * moment its completion is seen; --check-acks then tells whether every acknowledged block is
+ * in the image.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -65,7 +71,28 @@ struct drv {
 	uint16_t avail_idx, last_used, kicked_idx;
 	uint64_t rng, next_off;
 	uint64_t kicks, waits;
+	/* fault tests: written data carries a pattern of its offset, acknowledged writes are
+	 * logged (offset per line) the moment they complete */
+	bool pattern;
+	uint64_t seed;
+	int ack_fd;
+	uint64_t slot_off[MAX_QD];
 };
+
+/* The 8-byte words of the block at byte offset off, for run seed. */
+static uint64_t pattern_word(uint64_t seed, uint64_t off, unsigned i)
+{
+	return (off * 0x9e3779b97f4a7c15ull) ^ (seed + i);
+}
+
+static void fill_pattern(uint8_t *p, uint32_t bs, uint64_t seed, uint64_t off)
+{
+	for (unsigned i = 0; i < bs / 8; i++) {
+		uint64_t w = pattern_word(seed, off, i);
+
+		memcpy(p + 8 * i, &w, 8);
+	}
+}
 
 static uint64_t now_ns(void)
 {
@@ -182,6 +209,9 @@ static void post(struct drv *d, const struct test *t, unsigned s)
 	d->hdr[s].ioprio = 0;
 	d->hdr[s].sector = htole64(off / 512);
 	d->status[s] = 0xff;
+	d->slot_off[s] = off;
+	if (t->write && d->pattern)
+		fill_pattern(at(d, DATA + (uint64_t)s * MAX_BS, t->bs), t->bs, d->seed, off);
 	d->avail->ring[d->avail_idx % QSIZE] = (uint16_t)(3 * s);
 	d->avail_idx++;
 }
@@ -297,6 +327,8 @@ static struct result run_test(struct drv *d, const struct test *t, double second
 			}
 			if (d->status[s] != VIRTIO_BLK_S_OK)
 				r.errors++;
+			else if (t->write && d->ack_fd >= 0)
+				dprintf(d->ack_fd, "%llu\n", (unsigned long long)d->slot_off[s]);
 			r.ios++;
 			inflight--;
 			if (!stopping) {
@@ -332,18 +364,55 @@ static int parse_test(const char *s, struct test *t)
 static __attribute__((noreturn)) void usage(void)
 {
 	fprintf(stderr, "usage: blk --socket PATH [--seconds S] [--label NAME] [--pid N] "
-			"[--tests randread:4096:1,randread:4096:32,seqread:1048576:8]\n");
+			"[--seed N --ack-log FILE] "
+			"[--tests randread:4096:1,randread:4096:32,seqread:1048576:8]\n"
+			"       blk --check-acks FILE --file IMAGE --seed N [--bs 4096]\n");
 	exit(2);
+}
+
+/* --check-acks LOG --file IMG: every offset in LOG holds its pattern in IMG (bs bytes).
+ * Prints how many were checked and how many were wrong; exit status 1 when any was. */
+static int check_acks(const char *log, const char *img, uint32_t bs, uint64_t seed)
+{
+	FILE *f = fopen(log, "r");
+	int fd = open(img, O_RDONLY);
+	unsigned long long off;
+	uint64_t n = 0, bad = 0;
+	uint8_t *want = malloc(bs), *got = malloc(bs);
+
+	if (!f || fd < 0 || !want || !got) {
+		fprintf(stderr, "blk bench: cannot open %s or %s\n", log, img);
+		return 2;
+	}
+	while (fscanf(f, "%llu", &off) == 1) {
+		fill_pattern(want, bs, seed, off);
+		if (pread(fd, got, bs, (off_t)off) != (ssize_t)bs || memcmp(got, want, bs)) {
+			if (bad++ < 5)
+				fprintf(stderr, "blk bench: acknowledged block at %llu is not on disk\n",
+					off);
+		}
+		n++;
+	}
+	printf("acks %llu bad %llu\n", (unsigned long long)n, (unsigned long long)bad);
+	fclose(f);
+	close(fd);
+	free(want);
+	free(got);
+	return bad || !n ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	const char *sock = NULL, *label = "backend";
 	char tests[256] = "randread:4096:1,randread:4096:32,seqread:1048576:8";
+	const char *ack_log = NULL, *check_log = NULL, *img = NULL;
+	uint32_t bs = 4096;
 	double seconds = 3;
 	struct drv d;
 	int rc;
 
+	memset(&d, 0, sizeof(d));
+	d.kick = d.call = d.ack_fd = -1;
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -356,6 +425,18 @@ int main(int argc, char **argv)
 			seconds = atof(v);
 		else if (!strcmp(a, "--pid"))
 			backend_pid = atoi(v);
+		else if (!strcmp(a, "--seed")) {
+			d.seed = strtoull(v, NULL, 0);
+			d.pattern = true;
+		}
+		else if (!strcmp(a, "--ack-log"))
+			ack_log = v;
+		else if (!strcmp(a, "--check-acks"))
+			check_log = v;
+		else if (!strcmp(a, "--file"))
+			img = v;
+		else if (!strcmp(a, "--bs"))
+			bs = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--label"))
 			label = v;
 		else if (!strcmp(a, "--tests"))
@@ -363,10 +444,20 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
+	if (check_log) {
+		if (!img || !bs || bs % 8)
+			usage();
+		return check_acks(check_log, img, bs, d.seed);
+	}
 	if (!sock || seconds <= 0)
 		usage();
-	memset(&d, 0, sizeof(d));
-	d.kick = d.call = -1;
+	if (ack_log) {
+		d.ack_fd = open(ack_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+		if (d.ack_fd < 0) {
+			perror(ack_log);
+			return 2;
+		}
+	}
 	rc = drv_open(&d, sock);
 	if (rc) {
 		fprintf(stderr, "blk bench: %s: set-up failed: %s\n", sock, strerror(-rc));
