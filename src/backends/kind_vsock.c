@@ -34,12 +34,16 @@ static int vsock_kind_create(struct virtio_device *vdev, struct guest_memory *gm
 {
 	struct virtio_vsock_config_opts c = {
 		.guest_cid = o->cid, .uds = o->uds, .queue_size = o->queue_size,
-		.stats_signal = true,
 	};
 
 	if (!o->uds || !o->cid)
 		return -EINVAL;
 	return virtio_vsock_create(vdev, gm, &c);
+}
+
+static void vsock_report(struct virtio_device *vdev)
+{
+	virtio_vsock_log_stats(vdev);
 }
 
 const struct backend_kind backend_kind_vsock = {
@@ -57,4 +61,5 @@ const struct backend_kind backend_kind_vsock = {
 		"be shared: memory-backend-memfd,share=on).\n",
 	.parse = vsock_opt_parse,
 	.create = vsock_kind_create,
+	.report = vsock_report,
 };

@@ -168,6 +168,14 @@ QEMU_SHARED_MEM=1 qemu_boot 90 "$log2" "echo second-boot | vsockcat connect 2 60
 	pass "a second QEMU on the same backend: the device works again" ||
 	fail "second front-end (see $log2, '$(cat "$W/second.out")')"
 
+before=$(grep -c "virtio-vsock: stats" "$LOGDIR/vuvsock-backend.log")
+kill -USR1 "$BPID"
+for _ in $(seq 20); do
+	[ "$(grep -c "virtio-vsock: stats" "$LOGDIR/vuvsock-backend.log")" -gt "$before" ] && break
+	sleep 0.1
+done
+[ "$(grep -c "virtio-vsock: stats" "$LOGDIR/vuvsock-backend.log")" -gt "$before" ] &&
+	pass "SIGUSR1 logs the counters" || fail "no counters logged on SIGUSR1"
 kill -TERM "$BPID"
 for _ in $(seq 50); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$BPID" 2>/dev/null; then fail "backend exits on SIGTERM"

@@ -14,7 +14,6 @@
 #include "devices/virtio/vsock_internal.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,11 +501,6 @@ static void vsock_destroy(struct virtio_device *vdev)
 		close(d->kick_fd);
 	if (d->epfd >= 0)
 		close(d->epfd);
-	if (d->stats_started) {
-		d->stats_stop = true;
-		pthread_kill(d->stats_thread, SIGUSR1);
-		pthread_join(d->stats_thread, NULL);
-	}
 	free(d->rxe);
 	free(d->rx_iov);
 	free(d);
@@ -535,22 +529,7 @@ static int epoll_add(struct vsock_dev *d, int fd, struct vsock_ep *ep, enum vsoc
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-/* SIGUSR1 -> the counters, whether or not the device runs (SIGUSR1 is blocked in the thread
- * that created the device and in the threads it starts later). */
-static void *stats_thread(void *arg)
-{
-	struct vsock_dev *d = arg;
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	while (!sigwait(&set, &sig) && !d->stats_stop)
-		log_stats(d);
-	return NULL;
-}
-
-static int dev_init(struct vsock_dev *d, const struct virtio_vsock_config_opts *o)
+static int dev_init(struct vsock_dev *d)
 {
 	int rc;
 
@@ -568,19 +547,6 @@ static int dev_init(struct vsock_dev *d, const struct virtio_vsock_config_opts *
 	rc = epoll_add(d, d->kick_fd, &d->kick_ep, EP_KICK);
 	if (!rc)
 		rc = epoll_add(d, d->listen_fd, &d->listen_ep, EP_LISTEN);
-	if (!rc && o->stats_signal) {
-		sigset_t set, all, old;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		pthread_sigmask(SIG_BLOCK, &set, NULL);
-		/* the thread takes no other signal (SIGTERM stays the embedder's) */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		rc = -pthread_create(&d->stats_thread, NULL, stats_thread, d);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		d->stats_started = !rc;
-	}
 	return rc;
 }
 
@@ -616,7 +582,7 @@ int virtio_vsock_create(struct virtio_device *vdev, struct guest_memory *gm,
 	if (!d->tick_ms)
 		d->tick_ms = 1;
 	d->next_local_port = VSOCK_LOCAL_PORT_BASE;
-	rc = dev_init(d, o);
+	rc = dev_init(d);
 	if (rc)
 		goto fail;
 	d->cls = vsock_class_template;
@@ -662,7 +628,7 @@ static void log_stats(const struct vsock_dev *d)
 		if (s.err[e] && off < sizeof(errs))
 			off += (size_t)snprintf(errs + off, sizeof(errs) - off, "; %s %llu",
 						vsock_err_name(e), (unsigned long long)s.err[e]);
-	/* asked for (SIGUSR1, exit): shown at the default log level */
+	/* asked for (vireo backend: SIGUSR1; exit): shown at the default log level */
 	log_msg(LOG_WARN, "virtio-vsock: stats: tx %llu pkts %llu bytes, rx %llu pkts %llu bytes, "
 		"connections %llu opened %llu closed %llu active, rst %llu sent %llu dropped, "
 		"host refused %llu, malformed %llu%s",

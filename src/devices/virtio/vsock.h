@@ -24,7 +24,6 @@ struct virtio_vsock_config_opts {
 	uint64_t guest_cid;   /* 3 .. 0xffffffff-1 */
 	const char *uds;      /* the host-side Unix socket path */
 	unsigned queue_size;  /* 0: VIRTIO_VSOCK_DEFAULT_QUEUE_SIZE */
-	bool stats_signal;    /* log the counters on SIGUSR1 (blocks SIGUSR1 in the caller) */
 	/* 0: the defaults. Connect: the guest's answer to our REQUEST, a host client's CONNECT
 	 * line. Close: the guest's RST after our SHUTDOWN RCV|SEND, flushing to a host peer after
 	 * the guest closed. */

@@ -94,9 +94,6 @@ struct vsock_dev {
 	unsigned tick_ms;            /* how often deadlines are checked */
 	int listen_fd, kick_fd, epfd;
 	struct vsock_ep kick_ep, listen_ep;
-	pthread_t stats_thread;      /* SIGUSR1 -> counters (opts.stats_signal) */
-	bool stats_started;
-	volatile bool stats_stop;
 	pthread_t thread;
 	bool started;
 	volatile bool stop;
