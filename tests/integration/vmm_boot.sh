@@ -62,6 +62,84 @@ else
 	skip "bad input: no /dev/kvm" "cannot unshare a mount namespace here"
 fi
 
+# A tiny 64-bit "kernel" as a bzImage: checks boot_params (setup header, e820), writes the
+# command line to the serial port with rep outsb (string I/O), then ends the VM one of four
+# ways. Checks the long-mode entry, the exit statuses and a prompt, clean stop.
+if command -v as >/dev/null && command -v objcopy >/dev/null; then
+	cat >"$TMP/g.S" <<'ASM'
+	.code64
+_start:
+	cmpl $0x53726448, 0x202(%rsi)
+	jne bad
+	cmpb $4, 0x1e8(%rsi)
+	jb bad
+	mov 0x228(%rsi), %esi
+	mov $0x3f8, %dx
+	mov $15, %ecx
+	rep outsb
+	mov $ACTION, %eax
+	cmp $1, %eax
+	je poweroff
+	cmp $2, %eax
+	je reset
+	cmp $3, %eax
+	je debugexit
+	ud2
+poweroff:
+	mov $0x604, %dx
+	mov $0x3400, %ax
+	out %ax, %dx
+	jmp halt
+reset:
+	mov $0xfe, %al
+	out %al, $0x64
+	jmp halt
+debugexit:
+	mov $21, %al
+	out %al, $0xf4
+	jmp halt
+bad:
+	mov $0x7f, %al
+	out %al, $0xf4
+halt:
+	hlt
+	jmp halt
+ASM
+	# action expected-status what [vireo args]
+	for c in "1 0 ACPI S5 poweroff" "2 4 i8042 reset (reboot)" "3 43 isa-debug-exit 21" \
+		 "0 4 triple fault (reboot)"; do
+		set -- $c
+		act=$1 want=$2; shift 2
+		as --64 --defsym ACTION="$act" "$TMP/g.S" -o "$TMP/g.o" &&
+			objcopy -O binary -j .text "$TMP/g.o" "$TMP/g.bin" || { fail "assemble the test kernel"; break; }
+		python3 - "$TMP/g.bin" "$TMP/k" <<'PY'
+import struct, sys
+code = open(sys.argv[1], 'rb').read()
+img = bytearray(5 * 512 + 0x200 + len(code))
+img[0x1f1] = 4; img[0x1fe:0x200] = b'\x55\xaa'; img[0x200:0x202] = b'\xeb\x66'
+img[0x202:0x206] = b'HdrS'; struct.pack_into('<H', img, 0x206, 0x20f); img[0x211] = 1
+struct.pack_into('<IIB', img, 0x22c, 0x7fffffff, 0x200000, 1)
+struct.pack_into('<HI', img, 0x236, 1, 2047)
+img[5 * 512 + 0x200:] = code
+open(sys.argv[2], 'wb').write(img)
+PY
+		for cpus in 1 2; do
+			t0=$(date +%s%N)
+			timeout 20 "$VIREO" run --kernel "$TMP/k" --cpus $cpus --memory 64M \
+				--cmdline "vireo-boot-test" --console "$TMP/con" </dev/null 2>"$TMP/err"
+			rc=$? t1=$(date +%s%N)
+			if [ $rc = "$want" ] && [ "$(head -c 15 "$TMP/con")" = vireo-boot-test ]; then
+				pass "64-bit boot, $cpus vCPU(s): $* -> exit $rc after $(((t1 - t0) / 1000000)) ms"
+			else
+				fail "64-bit boot, $cpus vCPU(s): $* -> exit $rc (want $want), console '$(head -c 40 "$TMP/con")'"
+				cat "$TMP/err"
+			fi
+		done
+	done
+else
+	skip "64-bit boot test kernel" "no binutils (as, objcopy)"
+fi
+
 # The default guest.
 if ! bash scripts/make-guest.sh >"$TMP/make-guest.log" 2>&1; then
 	tail -5 "$TMP/make-guest.log"
