@@ -27,7 +27,7 @@
 
 #include "util/log.h"
 
-#define RX_BATCH  64               /* receive buffers filled by one readv */
+#define RX_BATCH  VSOCK_RX_BATCH   /* receive buffers filled by one readv */
 #define RX_IOV    1024             /* iovecs of one readv (IOV_MAX) */
 #define RX_QUOTA  (256u * 1024)    /* bytes per connection per pass */
 #define TX_BATCH  256              /* transmit packets per pass */
@@ -177,13 +177,25 @@ static int rx_data(struct vsock_dev *d, struct vsock_conn *c, uint32_t budget)
 	}
 	for (unsigned i = n; i-- > used;)
 		vq_unpop(d->rxq, &d->rxe[i]);
+	/* headers, then every buffer of the read published with one used-index update */
 	for (unsigned i = 0; i < used; i++) {
 		struct vsock_hdr h;
+		uint8_t raw[VSOCK_HDR_LEN];
 
 		fill_hdr(d, &h, c->local_port, c->peer_port, VIRTIO_VSOCK_OP_RW, c);
 		h.len = lens[i];
-		if (rx_push(d, &d->rxe[i], &h))
-			return -EIO;
+		vsock_hdr_encode(&h, raw);
+		vsock_buf_to_iov(d->rxe[i].iov, d->rxe[i].in_num, 0, raw, VSOCK_HDR_LEN);
+		d->rx_ptrs[i] = &d->rxe[i];
+		lens[i] += VSOCK_HDR_LEN;
+	}
+	if (used && vq_push_batch(d->rxq, d->rx_ptrs, lens, used) < 0) {
+		dev_fail(d, 0, d->rxq);
+		return -EIO;
+	}
+	if (used) {
+		d->rx_pushed = true;
+		VSOCK_STAT_ADD(d, rx_pkts, used);
 	}
 	if (r > 0) {
 		c->rx_cnt += (uint32_t)r;

@@ -22,6 +22,7 @@
 #define VSOCK_MAX_CONNS    4096
 #define VSOCK_MAX_PENDING  64      /* host clients that have not sent their CONNECT line */
 #define VSOCK_RST_QUEUE    256     /* RSTs for unknown connections waiting for rx buffers */
+#define VSOCK_RX_BATCH     64      /* receive buffers filled by one readv */
 #define VSOCK_LOCAL_PORT_BASE (1u << 30)
 
 /* What an epoll event points at. */
@@ -103,6 +104,7 @@ struct vsock_dev {
 	bool rx_pushed, tx_pushed, ev_pushed;
 	struct vq_elem txe, eve;
 	struct vq_elem *rxe;        /* RX_BATCH elements */
+	const struct vq_elem *rx_ptrs[VSOCK_RX_BATCH]; /* for vq_push_batch */
 	struct iovec *rx_iov;       /* payload iovecs of one batched read */
 	struct iovec pay[VQ_MAX_IOV];
 	/* connections */
