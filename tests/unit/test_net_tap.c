@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -335,6 +336,73 @@ static void test_tap_offload_features(void **state)
 	assert_false(fx->h.ops->get_status(fx->h.dev) & VIRTIO_STATUS_FEATURES_OK);
 }
 
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Two pairs on a multi-queue tap with the control queue: the driver starts with one pair, so
+ * the second tap queue is detached (and its pair thread must not spin on the detached fd's
+ * EPOLLERR); after VQ_PAIRS_SET 2 both queues are attached again. */
+static void test_tap_two_pairs_detach(void **state)
+{
+	struct virtio_net_opts o = { .tap = "vireo-ut1", .queue_pairs = 2, .queue_size = QSIZE };
+	struct virtio_device vdev;
+	struct virtio_dev_handle hh;
+	struct vqd q[5];
+	uint64_t f = F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ);
+	uint8_t cmd[4] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, 0 }, ack = 0xee;
+	struct vqd_buf b[2] = { { 0x8000, 4, false }, { 0x8100, 1, true } };
+	double t0, used;
+	uint32_t len;
+	struct fx *fx = *state;
+
+	NEED_TAP(fx);
+	assert_int_equal(virtio_net_create(&vdev, &fx->gm, &o), 0);
+	hh = virtio_device_handle(&vdev);
+	hh.ops->set_status(hh.dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	assert_int_equal(hh.ops->set_features(hh.dev, f), 0);
+	hh.ops->set_status(hh.dev, hh.ops->get_status(hh.dev) | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(vqd_init(&q[i], &fx->gm, 0x20000 + 0x2000ull * i, QSIZE, 0), 0);
+		hh.ops->set_vq_num(hh.dev, i, QSIZE);
+		hh.ops->set_vq_address(hh.dev, i, q[i].desc, q[i].avail, q[i].used);
+		assert_int_equal(hh.ops->set_vq_ready(hh.dev, i, true), 0);
+	}
+	hh.ops->set_status(hh.dev, hh.ops->get_status(hh.dev) | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(if_up("vireo-ut1"), 0);
+	assert_int_equal(virtio_net_active_pairs(&vdev), 1);
+	for (unsigned i = 0; i < 8; i++) { /* receive buffers on both pairs */
+		struct vqd_buf r = { 0x40000 + 0x1000ull * i, 2048, true };
+
+		assert_true(vqd_add(&q[i & 1 ? 2 : 0], &r, 1) >= 0);
+	}
+	hh.ops->kick_vq(hh.dev, 0);
+	hh.ops->kick_vq(hh.dev, 2);
+	usleep(50000);
+	t0 = cpu_seconds();
+	usleep(300000);
+	used = cpu_seconds() - t0;
+	assert_true(used < 0.1); /* idle: nobody spins */
+	assert_int_equal(gm_write(&fx->gm, 0x8000, cmd, 4), 0);
+	assert_int_equal(gm_write(&fx->gm, 0x8100, &ack, 1), 0);
+	assert_true(vqd_add(&q[4], b, 2) >= 0);
+	hh.ops->kick_vq(hh.dev, 4);
+	assert_true(vqd_get_used(&q[4], &len) >= 0);
+	assert_int_equal(gm_read(&fx->gm, 0x8100, &ack, 1), 0);
+	assert_int_equal(ack, VIRTIO_NET_OK);
+	assert_int_equal(virtio_net_active_pairs(&vdev), 2);
+	t0 = cpu_seconds();
+	usleep(300000);
+	assert_true(cpu_seconds() - t0 < 0.1);
+	virtio_device_destroy(&vdev);
+	for (unsigned i = 0; i < 5; i++)
+		vqd_destroy(&q[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +412,7 @@ int main(void)
 		T(test_tap_rx_waits_for_buffers),
 		T(test_tap_hostile_tx),
 		T(test_tap_offload_features),
+		T(test_tap_two_pairs_detach),
 #undef T
 	};
 

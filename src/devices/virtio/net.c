@@ -73,6 +73,8 @@ static void apply_tap_queues(struct virtio_net *net)
 
 		if (net_tap_set_queue(p->tapfd, on))
 			pr_warn("virtio-net: tap queue %u: cannot %s it", i, on ? "attach" : "detach");
+		__atomic_store_n(&p->tap_active, on, __ATOMIC_RELAXED);
+		net_pair_kick(p); /* the pair thread updates what it polls */
 	}
 }
 

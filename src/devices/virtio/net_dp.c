@@ -326,12 +326,15 @@ static unsigned tx_round(struct net_pair *p)
 
 /* ---- tap receive ------------------------------------------------------------------------- */
 
-/* Read one frame from the tap into the next receive chain(s). 1 delivered or dropped, 0 the
- * tap is empty or there are no buffers, -1 broken. */
+/* Read one frame from the tap into the next receive chain(s): straight into the first
+ * chain's buffers (at most VQ_MAX_IOV - 1 of them, readv's limit with the bounce buffer), the
+ * rest of a large frame into the bounce buffer and from there into more chains (mergeable).
+ * 1 delivered or dropped, 0 the tap is empty or there are no buffers, -1 broken. */
 static int tap_recv_one(struct net_pair *p)
 {
 	struct vq_elem *e = &p->rx_elems[p->rx_count];
 	unsigned cnt = 0;
+	uint64_t room = 0;
 	uint16_t nb;
 	ssize_t n;
 	int rc;
@@ -346,16 +349,21 @@ static int tap_recv_one(struct net_pair *p)
 		}
 		return rc;
 	}
-	for (unsigned k = e->out_num; k < e->out_num + e->in_num; k++)
+	for (unsigned k = e->out_num; k < e->out_num + e->in_num && cnt < VQ_MAX_IOV - 1; k++) {
 		p->riov[cnt++] = e->iov[k];
+		room += e->iov[k].iov_len;
+	}
 	p->riov[cnt++] = (struct iovec){ p->bounce, VIRTIO_NET_HDR_LEN + VIRTIO_NET_MAX_FRAME };
 	n = readv(p->tapfd, p->riov, (int)cnt);
 	if (n < 0) {
 		vq_unpop(p->rxq, e);
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && !p->tap_error) {
 			pr_warn("virtio-net: pair %u: tap read: %s", p->idx, strerror(errno));
+			p->tap_error = true; /* once: the tap leaves the epoll set until a kick */
+		}
 		return 0;
 	}
+	p->tap_error = false;
 	if ((uint64_t)n <= VIRTIO_NET_HDR_LEN ||
 	    (uint64_t)n - VIRTIO_NET_HDR_LEN > VIRTIO_NET_MAX_FRAME) {
 		vq_unpop(p->rxq, e);
@@ -363,11 +371,11 @@ static int tap_recv_one(struct net_pair *p)
 		return 1;
 	}
 	rc = 1;
-	if ((uint64_t)n > e->in_len) { /* the rest went to the bounce buffer */
-		struct iovec b = { p->bounce, (size_t)n - e->in_len };
+	if ((uint64_t)n > room) { /* the rest went to the bounce buffer */
+		struct iovec b = { p->bounce, (size_t)((uint64_t)n - room) };
 		struct iov_src src = { .iov = &b, .n = 1 };
 
-		rc = rx_gather(p, 1, e->in_len, (uint64_t)n);
+		rc = rx_gather(p, 1, room, (uint64_t)n);
 		if (rc <= 0) {
 			if (rc != -EIO) {
 				vq_unpop(p->rxq, e);
@@ -378,7 +386,7 @@ static int tap_recv_one(struct net_pair *p)
 		for (int k = 1; k < rc; k++)
 			p->rx_written[p->rx_count + k] = fill_elem(&p->rx_elems[p->rx_count + k], &src);
 	}
-	p->rx_written[p->rx_count] = (uint32_t)((uint64_t)n < e->in_len ? (uint64_t)n : e->in_len);
+	p->rx_written[p->rx_count] = (uint32_t)((uint64_t)n < room ? (uint64_t)n : room);
 	nb = htole16((uint16_t)rc);
 	net_iov_copy_to(e->iov + e->out_num, e->in_num, offsetof(struct virtio_net_hdr_v1, num_buffers),
 			&nb, sizeof(nb));
@@ -402,15 +410,22 @@ static unsigned tap_rx_round(struct net_pair *p)
 
 /* ---- the pair thread --------------------------------------------------------------------- */
 
+/* What the pair waits for on the tap: input while it has receive buffers, output while a
+ * write waits. The fd leaves the epoll set when it waits for nothing, or when its queue is
+ * detached (VQ_PAIRS_SET) or failing: such an fd reports EPOLLERR, which no event mask
+ * silences. */
 static void tap_interest(struct net_pair *p)
 {
-	bool want = p->rxq && !p->rx_starved && !p->broken;
-	uint32_t events = (want ? EPOLLIN : 0) | (p->tx_stalled ? EPOLLOUT : 0);
+	bool active = __atomic_load_n(&p->tap_active, __ATOMIC_RELAXED) && !p->tap_error;
+	bool want = active && p->rxq && !p->rx_starved && !p->broken;
+	uint32_t events = (want ? EPOLLIN : 0) | (active && p->tx_stalled ? EPOLLOUT : 0);
 	struct epoll_event ev = { .events = events, .data.u32 = 1 };
+	int op;
 
 	if (p->tapfd < 0 || events == p->tap_events)
 		return;
-	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->tapfd, &ev) == 0)
+	op = !events ? EPOLL_CTL_DEL : p->tap_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(p->epfd, op, p->tapfd, &ev) == 0)
 		p->tap_events = events;
 }
 
@@ -424,7 +439,8 @@ static unsigned pair_round(struct net_pair *p)
 		p->rx_starved = false;
 	if (p->txq)
 		n += tx_round(p);
-	if (p->tapfd >= 0 && p->rxq)
+	if (p->tapfd >= 0 && p->rxq && !p->tap_error &&
+	    __atomic_load_n(&p->tap_active, __ATOMIC_RELAXED))
 		n += tap_rx_round(p);
 	tap_interest(p);
 	return n;
@@ -472,6 +488,7 @@ static void pair_sleep(struct net_pair *p)
 			eventfd_t v;
 
 			eventfd_read(p->evfd, &v);
+			p->tap_error = false; /* a kick: give a failing tap another try */
 		}
 }
 
@@ -532,12 +549,7 @@ int net_pair_init(struct net_pair *p)
 		p->tx_ptrs[i] = &p->tx_elems[i];
 		p->tx_written[i] = 0;
 	}
-	if (p->tapfd >= 0) {
-		ev.events = 0;
-		ev.data.u32 = 1;
-		if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->tapfd, &ev))
-			return -errno;
-	}
+	p->tap_active = true;
 	return 0;
 }
 
@@ -566,6 +578,7 @@ int net_pair_start(struct net_pair *p)
 	p->stop = p->broken = p->tx_stalled = p->rx_starved = false;
 	p->rx_count = 0;
 	p->tap_events = 0;
+	p->tap_error = false;
 	eventfd_read(p->evfd, &v);
 	rc = -pthread_create(&p->thread, NULL, pair_thread, p);
 	if (!rc)
@@ -581,10 +594,8 @@ void net_pair_stop(struct net_pair *p)
 	eventfd_write(p->evfd, 1);
 	pthread_join(p->thread, NULL);
 	p->started = false;
-	if (p->tapfd >= 0) {
-		struct epoll_event ev = { .events = 0, .data.u32 = 1 };
-
-		epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->tapfd, &ev);
+	if (p->tapfd >= 0 && p->tap_events) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->tapfd, NULL);
 		p->tap_events = 0;
 	}
 }

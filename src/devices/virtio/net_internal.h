@@ -31,7 +31,9 @@ struct net_pair {
 	bool started;
 	volatile bool stop;
 	bool broken;                   /* a queue is broken: wait for the reset */
-	uint32_t tap_events;           /* what epfd waits for on the tap fd (EPOLLIN/OUT) */
+	uint32_t tap_events;           /* what epfd waits for on the tap fd (0: not in the set) */
+	bool tap_active;               /* the tap queue is attached (written by net.c) */
+	bool tap_error;                /* the last tap read failed (not EAGAIN): wait for a kick */
 	bool tx_stalled;               /* loopback: tx waits for rx buffers; tap: for EPOLLOUT */
 	bool rx_starved;               /* no receive buffers: rx kicks enabled */
 	struct vq_elem *tx_elems;      /* NET_TX_BUDGET chains taken this round */
