@@ -1,8 +1,8 @@
-/* kvm_probe: can this KVM run a stock 64-bit kernel? Some nested set-ups (kvm_pvm, which runs
- * guests without hardware virtualization) cannot deliver exceptions raised in 64-bit guest
- * code: KVM tries to emulate the INT3 and stops with KVM_EXIT_INTERNAL_ERROR (emulation),
- * which is where a Debian kernel dies (int3_selftest() at boot). Boot tests use this to
- * skip with a clear reason instead of failing after minutes.
+/* kvm_probe: does this KVM deliver INT3 in 64-bit guest code by itself? Some nested set-ups
+ * (kvm_pvm, which runs guests without hardware virtualization) cannot: KVM tries to emulate
+ * the INT3 and stops with KVM_EXIT_INTERNAL_ERROR (emulation), which is where a Debian
+ * kernel stops at boot (int3_selftest()) unless the VMM delivers the #BP itself (vireo does,
+ * x86_emulation_fallback in vcpu_setup.c). Tells boot tests what kind of KVM they face.
  * Guest: long mode, identity-mapped 2 MiB page, an IDT whose vector 3 handler writes port
  * 0x11; code: out 0x12 (proves the long-mode set-up runs), int3, out 0x10. Prints one line; exit 0 when the handler ran, 3 when KVM
  * could not deliver the INT3, 1 on other errors, 77 without /dev/kvm. */
@@ -117,8 +117,8 @@ int main(void)
 		return 0;
 	}
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
-		printf("kvm_probe: this KVM cannot deliver INT3 in 64-bit guest code (KVM internal "
-		       "error %u%s): stock Linux kernels stop at boot here\n",
+		printf("kvm_probe: this KVM cannot deliver INT3 in 64-bit guest code itself (KVM "
+		       "internal error %u%s): the VMM must deliver the #BP\n",
 		       run->internal.suberror,
 		       access("/sys/module/kvm_pvm", F_OK) == 0 ? ", kvm_pvm" : "");
 		return 3;
