@@ -184,7 +184,7 @@ static int open_kernel(const char *path, void **img, size_t *len,
 		return -ENOEXEC;
 	}
 	*len = st.st_size;
-	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0); /* no fault per page */
 	close(fd);
 	if (*img == MAP_FAILED) {
 		pr_err("kernel %s: %s", path, strerror(errno));

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -270,6 +271,20 @@ static bool bz_probe(const void *img, size_t len)
 	return len >= BZ_SETUP_HDR_END && rd32(p, HDR_MAGIC) == HDRS_MAGIC;
 }
 
+/* Populate [gpa, gpa+len) of guest RAM in one system call before vireo writes it all:
+ * cheaper than a page fault per 4 KiB page (much cheaper on a nested host). Best effort. */
+static void gm_prefault(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = gm_translate(&vm->mem, gpa, len);
+	uintptr_t a, e;
+
+	if (!p || !len)
+		return;
+	a = (uintptr_t)p & ~(uintptr_t)(GM_PAGE_SIZE - 1);
+	e = (uintptr_t)p + len;
+	madvise((void *)a, e - a, 23 /* MADV_POPULATE_WRITE */);
+}
+
 /* Read the whole initrd file into guest memory at the place bz_initrd_addr() picks. */
 static int load_initrd(struct vm *vm, const struct bz_info *bi, uint64_t kernel_end,
 		       uint64_t *addr, uint64_t *size)
@@ -293,6 +308,7 @@ static int load_initrd(struct vm *vm, const struct bz_info *bi, uint64_t kernel_
 		goto out;
 	}
 	*size = st.st_size;
+	gm_prefault(vm, *addr, *size);
 	dst = gm_translate(&vm->mem, *addr, *size);
 	if (!dst) {
 		ret = -EFAULT;
@@ -402,6 +418,7 @@ static int bz_load(struct vm *vm, const void *img, size_t len, struct boot_entry
 		       vm->cfg.kernel, (unsigned long long)((bi.load_addr + bi.init_size) >> 20) + 1);
 		return -ENOSPC;
 	}
+	gm_prefault(vm, bi.load_addr, bi.kernel_size);
 	ret = gm_write(&vm->mem, bi.load_addr, (const uint8_t *)img + bi.kernel_off,
 		       bi.kernel_size);
 	if (ret)
