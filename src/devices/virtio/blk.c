@@ -68,6 +68,8 @@ struct blk_queue {
 	struct blk_req *deferred; /* popped, waiting for pin budget */
 	bool pushed, broken;
 	bool ring_disabled;       /* created disabled, enabled by the queue thread */
+	bool fixed_file;          /* the image is registered file 0 of the ring */
+	int file;                 /* what SQEs name: 0 (fixed) or the image's fd */
 	uint64_t requests;        /* started since the device was created */
 };
 
@@ -295,10 +297,19 @@ static int req_rw(struct blk_req *rq, bool write, uint64_t sector)
 		req_unpin(rq);
 		return -EAGAIN;
 	}
-	if (write)
-		io_uring_prep_writev(sqe, q->blk->fd, rq->data, rq->ndata, sector * SECTOR);
+	/* one buffer (the usual case): plain read/write, no iovec for the kernel to copy in */
+	if (rq->ndata == 1 && write)
+		io_uring_prep_write(sqe, q->file, rq->data[0].iov_base, rq->data[0].iov_len,
+				    sector * SECTOR);
+	else if (rq->ndata == 1)
+		io_uring_prep_read(sqe, q->file, rq->data[0].iov_base, rq->data[0].iov_len,
+				   sector * SECTOR);
+	else if (write)
+		io_uring_prep_writev(sqe, q->file, rq->data, rq->ndata, sector * SECTOR);
 	else
-		io_uring_prep_readv(sqe, q->blk->fd, rq->data, rq->ndata, sector * SECTOR);
+		io_uring_prep_readv(sqe, q->file, rq->data, rq->ndata, sector * SECTOR);
+	if (q->fixed_file)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	rq->written = (uint32_t)len; /* expected result */
 	io_uring_sqe_set_data(sqe, rq);
 	return 1;
@@ -333,7 +344,9 @@ static int req_zero(struct blk_req *rq, uint32_t type)
 	sqe = get_sqe(q);
 	if (!sqe)
 		return -EAGAIN;
-	io_uring_prep_fallocate(sqe, q->blk->fd, mode, sector * SECTOR, (uint64_t)nsect * SECTOR);
+	io_uring_prep_fallocate(sqe, q->file, mode, sector * SECTOR, (uint64_t)nsect * SECTOR);
+	if (q->fixed_file)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	rq->written = 0;
 	io_uring_sqe_set_data(sqe, rq);
 	return 1;
@@ -397,7 +410,9 @@ static int req_start(struct blk_req *rq)
 		sqe = get_sqe(rq->q);
 		if (!sqe)
 			return -EAGAIN;
-		io_uring_prep_fsync(sqe, blk->fd, 0);
+		io_uring_prep_fsync(sqe, rq->q->file, 0);
+		if (rq->q->fixed_file)
+			sqe->flags |= IOSQE_FIXED_FILE;
 		rq->written = 0;
 		io_uring_sqe_set_data(sqe, rq);
 		rc = 1;
@@ -609,7 +624,12 @@ static int queue_ring_init(struct blk_queue *q)
 	q->ring_disabled = !rc;
 	if (rc == -EINVAL)
 		rc = io_uring_queue_init(q->blk->qsize + 8, &q->ring, 0);
-	return rc;
+	if (rc)
+		return rc;
+	/* the image as registered file 0: no file reference taken and dropped per request */
+	q->fixed_file = !io_uring_register_files(&q->ring, &q->blk->fd, 1);
+	q->file = q->fixed_file ? 0 : q->blk->fd;
+	return 0;
 }
 
 static int blk_activate(struct virtio_device *vdev)
