@@ -33,7 +33,8 @@ struct backend_kind {
 	const char *summary;
 	const char *help;     /* the kind's own options, one per line */
 	/* Parse option a (with its possible value v): returns how many extra arguments it
-	 * consumed (0 or 1), -1 for an unknown option, -2 for a missing value. */
+	 * consumed (0 or 1), -1 for an unknown option, -2 for a missing value, -3 for a value
+	 * out of range or not a number. */
 	int (*parse)(struct backend_opts *o, const char *a, const char *v);
 	int (*create)(struct virtio_device *vdev, struct guest_memory *gm,
 		      const struct backend_opts *o);

@@ -113,6 +113,11 @@ static int parse_args(const struct backend_kind *k, int argc, char **argv,
 			if (used < 0) {
 				if (used == -2)
 					goto missing;
+				if (used == -3) {
+					fprintf(stderr, "vireo backend %s: bad value '%s' for %s\n",
+						k->name, v, a);
+					return 2;
+				}
 				fprintf(stderr, "vireo backend %s: unknown option '%s'\n", k->name, a);
 				return 2;
 			}

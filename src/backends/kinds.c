@@ -1,5 +1,6 @@
 /* The device kinds of `vireo backend`: options and creation, one block per kind. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@ static int parse_uint(const char *v, unsigned max, unsigned *out)
 	errno = 0;
 	n = strtoul(v, &end, 0);
 	if (errno || *end || end == v || n == 0 || n > max)
-		return -1;
+		return -3; /* a bad value */
 	*out = (unsigned)n;
 	return 1;
 }
@@ -82,8 +83,10 @@ static int blk_create(struct virtio_device *vdev, struct guest_memory *gm,
 		.serial = o->serial, .num_queues = o->queues, .queue_size = o->queue_size,
 	};
 
-	if (!o->path)
+	if (!o->path) {
+		fprintf(stderr, "vireo backend blk: --path FILE is required\n");
 		return -EINVAL;
+	}
 	return virtio_blk_create(vdev, gm, &c);
 }
 
