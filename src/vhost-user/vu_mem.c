@@ -15,6 +15,7 @@
 #include "vhost-user/vu_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -111,6 +112,21 @@ void vu_mem_unmap_all(struct vu_server *s)
 	s->nmaps = 0;
 }
 
+/* A region whose file the front-end can still shrink would turn this process's accesses into
+ * SIGBUS. QEMU's memfd backend seals its memfds (F_SEAL_SHRINK); files cannot be sealed, so
+ * this is a warning, once, not a refusal. */
+static void warn_unsealed(int fd)
+{
+	static bool warned;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (warned || (seals >= 0 && (seals & F_SEAL_SHRINK)))
+		return;
+	warned = true;
+	pr_warn("vhost-user: guest memory fd not sealed against shrinking: a front-end that "
+		"truncates it can crash this backend");
+}
+
 static int map_one(const struct vu_mem_region *r, int fd, struct vu_mapping *mp)
 {
 	size_t len = r->mmap_offset + r->memory_size;
@@ -121,6 +137,7 @@ static int map_one(const struct vu_mem_region *r, int fd, struct vu_mapping *mp)
 	mp->base = p;
 	mp->len = len;
 	mp->fd = fd;
+	warn_unsealed(fd);
 	return 0;
 }
 
