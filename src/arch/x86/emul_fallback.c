@@ -55,7 +55,7 @@ static int x86_fwait(struct vcpu *v)
  * after 0f), *reg (ModRM.reg)
  * and *len (whole instruction). -ENOTSUP for forms not handled (register operand, 32-bit
  * addressing, lock/rep prefixes). */
-static int x86_decode_m(const uint8_t *p, unsigned n, const struct kvm_regs *r,
+int x86_decode_m(const uint8_t *p, unsigned n, const struct kvm_regs *r,
 			const struct kvm_sregs *sr, uint64_t *ea, uint8_t *op, unsigned *reg,
 			unsigned *len)
 {
