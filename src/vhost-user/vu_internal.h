@@ -22,8 +22,8 @@ struct vu_vring {
 	struct vhost_vring_addr addr;
 	bool addr_set;
 	struct virtio_vq_state base;
-	int kick_fd, err_fd;
-	int call_fd;                 /* guarded by call_lock: device threads signal through it */
+	int kick_fd;
+	int call_fd, err_fd;         /* guarded by call_lock: device threads signal through them */
 	pthread_mutex_t call_lock;
 	bool enabled;
 	bool running;                /* part of the device's current start */

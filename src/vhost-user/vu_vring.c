@@ -44,6 +44,34 @@ static void call_cb(void *opaque, unsigned idx)
 	pthread_mutex_unlock(&r->call_lock);
 }
 
+/* The device's config callback: it failed (NEEDS_RESET: each running ring's error eventfd
+ * is signalled, QEMU reports "vhost vring error") or its config space changed (the front-end
+ * is told on the backend channel when CONFIG and BACKEND_REQ were negotiated). It runs under
+ * the device's lock, so it only signals. */
+static void config_cb(void *opaque)
+{
+	struct vu_server *s = opaque;
+	struct vu_hdr h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
+
+	if (s->dev.ops->get_status(s->dev.dev) & VIRTIO_STATUS_NEEDS_RESET) {
+		for (unsigned i = 0; i < s->nrings; i++) {
+			struct vu_vring *r = &s->rings[i];
+
+			pthread_mutex_lock(&r->call_lock);
+			if (r->running && r->err_fd >= 0)
+				eventfd_write(r->err_fd, 1);
+			pthread_mutex_unlock(&r->call_lock);
+		}
+		return;
+	}
+	if (!vu_has_pf(s, VU_PF_CONFIG) || !vu_has_pf(s, VU_PF_BACKEND_REQ))
+		return;
+	pthread_mutex_lock(&s->backend_lock);
+	if (s->backend_fd >= 0)
+		vu_msg_send(s->backend_fd, &h, NULL, NULL, 0);
+	pthread_mutex_unlock(&s->backend_lock);
+}
+
 static bool packed(const struct vu_server *s)
 {
 	return vu_has_feature(s, VIRTIO_F_RING_PACKED);
@@ -219,6 +247,7 @@ static int dev_start(struct vu_server *s)
 	}
 	if (s->set_iotlb)
 		s->set_iotlb(dev, vu_iotlb_active(s) ? &s->vq_iotlb : NULL);
+	ops->set_config_cb(dev, config_cb, s);
 	for (unsigned i = 0; i < s->nrings && !rc; i++)
 		if (ring_runnable(&s->rings[i])) {
 			rc = ring_setup(&s->rings[i]);
@@ -303,8 +332,8 @@ void vu_vrings_reset(struct vu_server *s)
 		struct vu_vring *r = &s->rings[i];
 
 		close_fd(&r->kick_fd);
-		close_fd(&r->err_fd);
 		pthread_mutex_lock(&r->call_lock);
+		close_fd(&r->err_fd);
 		close_fd(&r->call_fd);
 		pthread_mutex_unlock(&r->call_lock);
 		r->num = 0;
@@ -461,11 +490,15 @@ int vu_h_vring_call(struct vu_server *s, struct vu_msg *m)
 int vu_h_vring_err(struct vu_server *s, struct vu_msg *m)
 {
 	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_ERR");
+	int fd;
 
 	if (!r)
 		return -EINVAL;
+	fd = (m->payload.u64 & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
+	pthread_mutex_lock(&r->call_lock); /* the device's config callback signals it */
 	close_fd(&r->err_fd);
-	r->err_fd = (m->payload.u64 & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
+	r->err_fd = fd;
+	pthread_mutex_unlock(&r->call_lock);
 	return 0;
 }
 

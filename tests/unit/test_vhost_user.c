@@ -471,6 +471,8 @@ static void test_iotlb(void **state)
 	struct vhost_vring_state num = { 0, QSIZE }, en = { 0, 1 };
 	struct vhost_vring_addr a = { .index = 0 };
 	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), call = eventfd(0, EFD_CLOEXEC);
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	eventfd_t v = 0;
 	int chan[2];
 	struct vqd_buf ok = { IOVA(BUF), 128, true }, ro = { IOVA(BUF + 0x2000), 128, true };
 	uint8_t zero[128] = { 0 }, got[128];
@@ -490,6 +492,7 @@ static void test_iotlb(void **state)
 	assert_int_equal(exchange(fx, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
 	assert_int_equal(exchange(fx, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
 	assert_int_equal(exchange(fx, VU_SET_VRING_CALL, &(uint64_t){ 0 }, 8, &call, 1), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_ERR, &(uint64_t){ 0 }, 8, &err, 1), 0);
 	assert_int_equal(exchange(fx, VU_SET_VRING_KICK, &(uint64_t){ 0 }, 8, &kick, 1), 0);
 	assert_int_equal(exchange(fx, VU_SET_VRING_ENABLE, &en, sizeof(en), NULL, 0), 0);
 	/* nothing mapped: the ring cannot start, the back-end asks for its descriptor table */
@@ -522,12 +525,15 @@ static void test_iotlb(void **state)
 	assert_int_equal(expect_miss(chan[1], VHOST_ACCESS_WO), IOVA(BUF + 0x2000));
 	assert_int_equal(vqd_get_used(&fx->d, &len), -EAGAIN);
 	assert_true(fx->vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(eventfd_read(err, &v), 0); /* the ring's error eventfd was signalled */
+	assert_int_equal(v, 1);
 	assert_int_equal(gm_read(&fx->front, BUF + 0x2000, got, sizeof(got)), 0);
 	assert_memory_equal(got, zero, sizeof(got));
 	vqd_destroy(&fx->d);
 	close(chan[1]);
 	close(kick);
 	close(call);
+	close(err);
 }
 
 int main(void)
