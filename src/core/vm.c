@@ -312,6 +312,7 @@ void vm_install_signal_handlers(struct vm *vm)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);   /* a console reader that went away is not fatal */
 }
 
 /* The main thread's loop while the guest runs: console input and the exit request. */
