@@ -9,7 +9,8 @@
 # testpmd main lcores, which only print statistics, share the other CPU). Runs interleave
 # (the order alternates each round) so that load from elsewhere hits both alike; each run's
 # figure is the median of the received-packets-per-second samples once traffic flows, and the
-# table shows the median over rounds. Last two lines:
+# table shows the median over rounds; the ratio is the median of the per-round ratios. Last
+# two lines:
 #   net 1500B: vireo X Mpps, dpdk-vhost Y Mpps, ratio R
 #   net: vireo X Mpps, dpdk-vhost Y Mpps, ratio R          (64-byte frames)
 #
@@ -113,17 +114,22 @@ for size in $SIZES; do
 		for b in $order; do
 			run "$b" "$size" || exit 1
 			v=$(cat "$W/last")
-			echo "$size $b $v" >>"$W/results"
+			echo "$size $b $v $r" >>"$W/results"
 			printf '  %5s B  round %d  %-10s %7s Mpps\n' "$size" "$r" "$b" "$v"
 		done
 	done
 done
 
+# line SIZE LABEL: median Mpps of each side over the rounds, and the median of the per-round
+# ratios (each round runs both back to back, so a ratio compares runs under similar load).
 line() {
-	local size=$1 v d
+	local size=$1 v d r
 	v=$(awk -v s="$size" '$1 == s && $2 == "vireo" { print $3 }' "$W/results" | median)
 	d=$(awk -v s="$size" '$1 == s && $2 == "dpdk-vhost" { print $3 }' "$W/results" | median)
-	awk -v v="$v" -v d="$d" -v p="$2" 'BEGIN { printf "%s: vireo %.2f Mpps, dpdk-vhost %.2f Mpps, ratio %.2f\n", p, v, d, (d > 0 ? v / d : 0) }'
+	r=$(awk -v s="$size" '$1 == s { x[$4, $2] = $3 } $1 == s && $2 == "vireo" { n[$4] = 1 }
+		END { for (k in n) if (x[k, "dpdk-vhost"] > 0) print x[k, "vireo"] / x[k, "dpdk-vhost"] }' \
+		"$W/results" | median)
+	awk -v v="$v" -v d="$d" -v r="$r" -v p="$2" 'BEGIN { printf "%s: vireo %.2f Mpps, dpdk-vhost %.2f Mpps, ratio %.2f\n", p, v, d, r }'
 }
 for size in $SIZES; do
 	[ "$size" = 64 ] && continue

@@ -504,10 +504,11 @@ static void *pair_thread(void *arg)
 			idle_since = 0;
 			continue;
 		}
-		if (p->net->poll_us && !p->broken && (++spins & 63)) {
-			__builtin_ia32_pause(); /* the clock is read every 64 idle rounds only */
+		/* No PAUSE in this loop (as in DPDK's poll loops): in a VM a pause loop may exit
+		 * to the hypervisor, which then gives the vCPU away. The clock is read every 64
+		 * idle rounds only. */
+		if (p->net->poll_us && !p->broken && (++spins & 63))
 			continue;
-		}
 		if (p->net->poll_us && !p->broken) {
 			uint64_t t = now_us();
 
