@@ -244,12 +244,18 @@ void vu_log_unmap(struct vu_server *s)
 int vu_h_log_base(struct vu_server *s, struct vu_msg *m)
 {
 	const struct vu_log_area *a = &m->payload.log;
+	struct stat st;
 	uint64_t len;
 	void *p;
 
 	if (!a->mmap_size || __builtin_add_overflow(a->mmap_size, a->mmap_offset, &len) ||
 	    len > (1ull << 40)) {
 		vu_fail(s, "dirty log area empty or too large");
+		return -EINVAL;
+	}
+	/* A log past the end of its file would turn the first flush into SIGBUS. */
+	if (fstat(m->fds[0], &st) || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < len)) {
+		vu_fail(s, "dirty log area extends past the end of its fd");
 		return -EINVAL;
 	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);

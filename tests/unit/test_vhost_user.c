@@ -437,6 +437,30 @@ static void test_request_and_dirty_log(void **state)
 	close(logfd);
 }
 
+/* A log area larger than its fd: the first flush would write past the end of the file and
+ * take SIGBUS, so the area is refused up front (the connection ends, the process lives). */
+static void test_log_base_past_fd_end(void **state)
+{
+	struct fx *fx = *state;
+	int logfd = memfd_create("log", MFD_CLOEXEC);
+	struct vu_log_area log = { MEM_SIZE / 4096 / 8, 0 };
+
+	assert_true(logfd >= 0);
+	assert_int_equal(ftruncate(logfd, 4), 0); /* far smaller than mmap_size */
+	handshake(fx, F(VU_F_LOG_ALL));
+	whole_mem(fx);
+	assert_refused(fx, exchange(fx, VU_SET_LOG_BASE, &log, sizeof(log), &logfd, 1),
+		       "past the end of its fd");
+	/* an offset that pushes a fitting size past the end is refused as well */
+	assert_int_equal(ftruncate(logfd, (off_t)log.mmap_size), 0);
+	log.mmap_offset = 4096;
+	handshake(fx, F(VU_F_LOG_ALL));
+	whole_mem(fx);
+	assert_refused(fx, exchange(fx, VU_SET_LOG_BASE, &log, sizeof(log), &logfd, 1),
+		       "past the end of its fd");
+	close(logfd);
+}
+
 /* ---- IOTLB (S10): the device reaches only what the front-end mapped ------------------------ */
 
 #define IOVA(gpa) (0x100000000ull + (gpa))
@@ -552,6 +576,7 @@ int main(void)
 		T(test_vring_outside_memory),
 		T(test_reply_ack),
 		T(test_request_and_dirty_log),
+		T(test_log_base_past_fd_end),
 		T(test_iotlb),
 	};
 #undef T
