@@ -294,10 +294,20 @@ static void log_page(struct vu_server *s, uint64_t gpa)
 		__atomic_fetch_or(&s->log[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELAXED);
 }
 
+/* By page number, clipped to the log: an address range at the top of the address space
+ * must not wrap into a walk over every page. */
 static void log_range(struct vu_server *s, uint64_t gpa, uint64_t len)
 {
-	for (uint64_t p = gpa & ~(VU_LOG_PAGE - 1); p < gpa + len; p += VU_LOG_PAGE)
-		log_page(s, p);
+	uint64_t first = gpa / VU_LOG_PAGE, last, end;
+
+	if (!len)
+		return;
+	last = __builtin_add_overflow(gpa, len - 1, &end) ? UINT64_MAX / VU_LOG_PAGE
+							  : end / VU_LOG_PAGE;
+	if (last >= (uint64_t)s->log_size * 8)
+		last = (uint64_t)s->log_size * 8 - 1;
+	for (uint64_t page = first; page <= last && s->log_size; page++)
+		log_page(s, page * VU_LOG_PAGE);
 }
 
 /* Used rings the front-end asked to have logged (VHOST_VRING_F_LOG). */

@@ -389,6 +389,12 @@ int vu_h_vring_addr(struct vu_server *s, struct vu_msg *m)
 		vu_fail(s, "unknown SET_VRING_ADDR flags");
 		return -EINVAL;
 	}
+	/* the used ring's log range, for the largest ring SET_VRING_NUM may set later */
+	if ((a->flags & (1u << VHOST_VRING_F_LOG)) &&
+	    a->log_guest_addr > UINT64_MAX - (6 + 8ull * VQ_MAX_SIZE)) {
+		vu_fail(s, "used ring log address overflows");
+		return -EINVAL;
+	}
 	same = r->addr_set && a->desc_user_addr == r->addr.desc_user_addr &&
 	       a->avail_user_addr == r->addr.avail_user_addr &&
 	       a->used_user_addr == r->addr.used_user_addr;

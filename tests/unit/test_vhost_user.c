@@ -372,6 +372,32 @@ static void test_reply_ack(void **state)
 	assert_refused(fx, -EPROTO, "power of two");
 }
 
+/* A used-ring log address at the top of the address space: the page walk over the used ring's
+ * log range wrapped to 0 and ran for 2^52 pages under the log lock (the backend hung). Such an
+ * address is refused; one that fits is taken. */
+static void test_vring_log_addr_wraps(void **state)
+{
+	struct fx *fx = *state;
+	struct vhost_vring_state num = { 0, QSIZE };
+	struct vhost_vring_addr a = {
+		.index = 0, .flags = 1u << VHOST_VRING_F_LOG,
+		.desc_user_addr = UADDR + RINGS, .avail_user_addr = UADDR + RINGS + 0x1000,
+		.used_user_addr = UADDR + RINGS + 0x2000,
+		.log_guest_addr = 0xfffffffffffff000ull,
+	};
+
+	handshake(fx, F(VU_F_LOG_ALL));
+	whole_mem(fx);
+	assert_int_equal(exchange(fx, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+	assert_refused(fx, exchange(fx, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0),
+		       "used ring log address");
+	handshake(fx, F(VU_F_LOG_ALL));
+	whole_mem(fx);
+	a.log_guest_addr = RINGS + 0x2000;
+	assert_int_equal(exchange(fx, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+}
+
 /* ---- a request through the ring, with dirty logging ---------------------------------------- */
 
 static void test_request_and_dirty_log(void **state)
@@ -574,6 +600,7 @@ int main(void)
 		T(test_mem_table_overlap),
 		T(test_mem_table_range),
 		T(test_vring_outside_memory),
+		T(test_vring_log_addr_wraps),
 		T(test_reply_ack),
 		T(test_request_and_dirty_log),
 		T(test_log_base_past_fd_end),
