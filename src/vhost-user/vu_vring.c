@@ -356,6 +356,17 @@ static struct vu_vring *ring_of(struct vu_server *s, uint64_t index, const char 
 	return &s->rings[index];
 }
 
+/* SET_VRING_KICK/CALL/ERR: a ring index and the NOFD bit in a u64, nothing else. */
+static struct vu_vring *ring_of_fd_msg(struct vu_server *s, const struct vu_msg *m,
+				       const char *req)
+{
+	if (m->payload.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
+		vu_fail(s, "unknown bits beside the ring index in SET_VRING_KICK/CALL/ERR");
+		return NULL;
+	}
+	return ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, req);
+}
+
 int vu_h_vring_num(struct vu_server *s, struct vu_msg *m)
 {
 	struct vu_vring *r = ring_of(s, m->payload.state.index, "SET_VRING_NUM");
@@ -455,14 +466,10 @@ int vu_h_get_vring_base(struct vu_server *s, struct vu_msg *m)
 
 int vu_h_vring_kick(struct vu_server *s, struct vu_msg *m)
 {
-	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_KICK");
+	struct vu_vring *r = ring_of_fd_msg(s, m, "SET_VRING_KICK");
 
 	if (!r)
 		return -EINVAL;
-	if (m->payload.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
-		vu_fail(s, "unknown bits in SET_VRING_KICK");
-		return -EINVAL;
-	}
 	if (m->payload.u64 & VU_VRING_NOFD) {
 		vu_fail(s, "rings without a kick fd (polling) are not supported");
 		return -EOPNOTSUPP;
@@ -476,15 +483,11 @@ int vu_h_vring_kick(struct vu_server *s, struct vu_msg *m)
 
 int vu_h_vring_call(struct vu_server *s, struct vu_msg *m)
 {
-	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_CALL");
+	struct vu_vring *r = ring_of_fd_msg(s, m, "SET_VRING_CALL");
 	int fd;
 
 	if (!r)
 		return -EINVAL;
-	if (m->payload.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
-		vu_fail(s, "unknown bits in SET_VRING_CALL");
-		return -EINVAL;
-	}
 	fd = (m->payload.u64 & VU_VRING_NOFD) ? -1 : vu_msg_take_fd(m, 0);
 	pthread_mutex_lock(&r->call_lock);
 	close_fd(&r->call_fd);
@@ -495,7 +498,7 @@ int vu_h_vring_call(struct vu_server *s, struct vu_msg *m)
 
 int vu_h_vring_err(struct vu_server *s, struct vu_msg *m)
 {
-	struct vu_vring *r = ring_of(s, m->payload.u64 & VU_VRING_IDX_MASK, "SET_VRING_ERR");
+	struct vu_vring *r = ring_of_fd_msg(s, m, "SET_VRING_ERR");
 	int fd;
 
 	if (!r)

@@ -257,6 +257,23 @@ static void test_wrong_fds(void **state)
 	close(efd);
 }
 
+/* Unknown bits beside the ring index in the u64 of SET_VRING_KICK/CALL/ERR: the three share
+ * one payload layout and are refused alike (ERR used to take them silently). */
+static void test_vring_fd_unknown_bits(void **state)
+{
+	struct fx *fx = *state;
+	static const uint32_t reqs[] = { VU_SET_VRING_KICK, VU_SET_VRING_CALL, VU_SET_VRING_ERR };
+	uint64_t v = 1ull << 40; /* ring 0, a bit no request defines */
+
+	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		int efd = eventfd(0, EFD_CLOEXEC);
+
+		handshake(fx, 0);
+		assert_refused(fx, exchange(fx, reqs[i], &v, 8, &efd, 1), "unknown bits");
+		close(efd);
+	}
+}
+
 static void test_feature_gates(void **state)
 {
 	struct fx *fx = *state;
@@ -596,6 +613,7 @@ int main(void)
 		T(test_wrong_size),
 		T(test_bad_header),
 		T(test_wrong_fds),
+		T(test_vring_fd_unknown_bits),
 		T(test_feature_gates),
 		T(test_mem_table_overlap),
 		T(test_mem_table_range),
