@@ -135,6 +135,9 @@ bool vu_mem_table_size_ok(const struct vu_msg *m);
 /* vu_iotlb.c */
 int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m);
 int vu_h_backend_req_fd(struct vu_server *s, struct vu_msg *m);
+#define VU_BACKEND_SEND_WAIT_MS 1000
+/* A message on the backend channel; the channel is closed when the front-end stops reading. */
+int vu_backend_send(struct vu_server *s, const struct vu_hdr *h, const void *payload);
 void vu_iotlb_reset(struct vu_server *s);
 void vu_iotlb_changed(struct vu_server *s, const struct vhost_iotlb_msg *im);
 uint64_t vu_iotlb_xlate(void *opaque, uint64_t iova, uint64_t len, int access, uint64_t *gpa);

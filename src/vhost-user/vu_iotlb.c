@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,12 +99,38 @@ int vu_h_iotlb_msg(struct vu_server *s, struct vu_msg *m)
 
 int vu_h_backend_req_fd(struct vu_server *s, struct vu_msg *m)
 {
+	struct timeval tv = { .tv_sec = VU_BACKEND_SEND_WAIT_MS / 1000 };
+	int fd = vu_msg_take_fd(m, 0);
+
+	/* a front-end that stops reading the channel must not stall a sender for ever */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_lock(&s->backend_lock);
 	if (s->backend_fd >= 0)
 		close(s->backend_fd);
-	s->backend_fd = vu_msg_take_fd(m, 0);
+	s->backend_fd = fd;
 	pthread_mutex_unlock(&s->backend_lock);
 	return 0;
+}
+
+/* One message on the backend channel. When it cannot go out in VU_BACKEND_SEND_WAIT_MS (the
+ * front-end does not read) or fails otherwise, the channel is given up: later sends fail at
+ * once instead of each waiting again, with the backend lock (and often the device's) held. */
+int vu_backend_send(struct vu_server *s, const struct vu_hdr *h, const void *payload)
+{
+	int rc = -ENOTCONN;
+
+	pthread_mutex_lock(&s->backend_lock);
+	if (s->backend_fd >= 0)
+		rc = vu_msg_send(s->backend_fd, h, payload, NULL, 0);
+	if (rc && s->backend_fd >= 0) { /* timed out, or cut mid-message: the stream is lost */
+		pr_err("%s: backend channel closed: %s", s->name,
+		       rc == -EAGAIN || rc == -EWOULDBLOCK ? "the front-end does not read it"
+							  : strerror(-rc));
+		close(s->backend_fd);
+		s->backend_fd = -1;
+	}
+	pthread_mutex_unlock(&s->backend_lock);
+	return rc;
 }
 
 static const struct vu_iotlb_entry *find(const struct vu_server *s, uint64_t iova, int access)
@@ -122,13 +150,8 @@ static bool send_miss(struct vu_server *s, uint64_t iova, int access)
 	struct vu_hdr h = { VU_BACKEND_IOTLB_MSG, VU_VERSION, VU_IOTLB_SIZE };
 	struct vhost_iotlb_msg im = { .iova = iova, .perm = (uint8_t)access,
 				      .type = VHOST_IOTLB_MISS };
-	int rc = -ENOTCONN;
 
-	pthread_mutex_lock(&s->backend_lock);
-	if (s->backend_fd >= 0)
-		rc = vu_msg_send(s->backend_fd, &h, &im, NULL, 0);
-	pthread_mutex_unlock(&s->backend_lock);
-	return rc == 0;
+	return vu_backend_send(s, &h, &im) == 0;
 }
 
 /* uaddr (front-end address) to gpa, clipped to the guest memory region holding it. */

@@ -66,10 +66,7 @@ static void config_cb(void *opaque)
 	}
 	if (!vu_has_pf(s, VU_PF_CONFIG) || !vu_has_pf(s, VU_PF_BACKEND_REQ))
 		return;
-	pthread_mutex_lock(&s->backend_lock);
-	if (s->backend_fd >= 0)
-		vu_msg_send(s->backend_fd, &h, NULL, NULL, 0);
-	pthread_mutex_unlock(&s->backend_lock);
+	vu_backend_send(s, &h, NULL);
 }
 
 static bool packed(const struct vu_server *s)

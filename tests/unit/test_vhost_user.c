@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -603,6 +604,43 @@ static void test_iotlb(void **state)
 	close(err);
 }
 
+/* A front-end that never reads its backend channel: the miss the back-end sends must not
+ * block it for ever (it did: the whole back-end hung in sendmsg with the backend lock held).
+ * The channel is given up after a bounded wait; the connection itself is still served. */
+static void test_backend_channel_not_read(void **state)
+{
+	struct fx *fx = *state;
+	struct vhost_vring_state num = { 0, QSIZE }, en = { 0, 1 };
+	struct vhost_vring_addr a = { .index = 0, .desc_user_addr = IOVA(RINGS),
+				      .avail_user_addr = IOVA(RINGS + 0x1000),
+				      .used_user_addr = IOVA(RINGS + 0x2000) };
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), chan[2];
+	uint8_t junk[4096] = { 0 };
+	struct timespec t0, t1;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan), 0);
+	while (send(chan[0], junk, sizeof(junk), MSG_DONTWAIT) > 0) /* the channel is full */
+		;
+	handshake_pf(fx, F(VIRTIO_F_ACCESS_PLATFORM), F(VU_PF_BACKEND_REQ));
+	assert_int_equal(exchange(fx, VU_SET_BACKEND_REQ_FD, NULL, 0, &chan[0], 1), 0);
+	close(chan[0]);
+	whole_mem(fx);
+	assert_int_equal(exchange(fx, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	assert_int_equal(exchange(fx, VU_SET_VRING_KICK, &(uint64_t){ 0 }, 8, &kick, 1), 0);
+	alarm(30); /* a hang fails the test run instead of stalling it */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* the ring start wants its areas translated: the misses cannot be delivered */
+	assert_int_equal(exchange(fx, VU_SET_VRING_ENABLE, &en, sizeof(en), NULL, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	alarm(0);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	assert_true(vu_server_connected(fx->s));
+	assert_true(get_u64(fx, VU_GET_FEATURES) & F(VIRTIO_F_VERSION_1));
+	close(chan[1]);
+	close(kick);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -623,6 +661,7 @@ int main(void)
 		T(test_request_and_dirty_log),
 		T(test_log_base_past_fd_end),
 		T(test_iotlb),
+		T(test_backend_channel_not_read),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
