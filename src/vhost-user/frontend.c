@@ -86,7 +86,8 @@ static int fe_call(struct vu_fe *fe, uint32_t req, const void *payload, uint32_t
 		h.flags |= VU_FLAG_NEED_REPLY;
 	rc = vu_msg_send(fe->sock, &h, payload, fds, nfds);
 	if (rc)
-		return fe_fail(fe, req, "cannot send", rc);
+		return fe_fail(fe, req, rc == -EAGAIN ? "backend does not read (send timed out)"
+						      : "cannot send", rc == -EAGAIN ? -ETIMEDOUT : rc);
 	if (!reply && !ack)
 		return 0;
 	rc = recv_reply(fe, req, &m, reply ? reply_size : sizeof(uint64_t));
@@ -163,7 +164,9 @@ int vu_fe_adopt(const struct vu_fe_config *cfg, int sock, struct vu_fe **out)
 	snprintf(fe->name, sizeof(fe->name), "%s", cfg->name ? cfg->name : "vhost-user");
 	fe->gm = cfg->gm;
 	fe->sock = sock;
-	if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+	/* both ways: a backend that stops reading must not block a sender for ever either */
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
 		rc = -errno;
 		goto fail;
 	}

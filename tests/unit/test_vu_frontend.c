@@ -295,6 +295,7 @@ struct fake {
 	struct guest_memory gm;
 	struct vu_fe *fe;
 	int peer;                     /* the "backend's" end */
+	int fe_sock;                  /* the front-end's end (owned by fe) */
 };
 
 static void fake_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
@@ -326,6 +327,7 @@ static int fake_setup(void **state)
 	 * before REPLY_ACK is negotiated) */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	f->peer = sv[0];
+	f->fe_sock = sv[1];
 	fake_u64(f->peer, VU_GET_FEATURES, F(VIRTIO_F_VERSION_1) | F(VU_F_PROTOCOL_FEATURES));
 	fake_u64(f->peer, VU_GET_PROTOCOL_FEATURES, F(VU_PF_REPLY_ACK) | F(VU_PF_MQ));
 	fake_u64(f->peer, VU_GET_QUEUE_NUM, 2);
@@ -414,6 +416,21 @@ static void test_fake_silent(void **state)
 	uint16_t base;
 
 	assert_int_equal(vu_fe_vring_stop(f->fe, 0, &base), -ETIMEDOUT);
+	assert_true(vu_fe_broken(f->fe));
+}
+
+/* A back-end that stops reading: the request cannot be sent, and the front-end (a vCPU thread
+ * doing a config access, say) must get an error after its timeout, not block for ever. */
+static void test_fake_not_reading(void **state)
+{
+	struct fake *f = *state;
+	uint8_t junk[4096] = { 0 };
+
+	while (send(f->fe_sock, junk, sizeof(junk), MSG_DONTWAIT) > 0) /* the socket is full */
+		;
+	alarm(30); /* a hang fails the test run instead of stalling it */
+	assert_true(vu_fe_set_features(f->fe, F(VIRTIO_F_VERSION_1)) < 0);
+	alarm(0);
 	assert_true(vu_fe_broken(f->fe));
 }
 
@@ -634,6 +651,7 @@ int main(void)
 		FK(test_fake_reply_with_fd),
 		FK(test_fake_oversized),
 		FK(test_fake_silent),
+		FK(test_fake_not_reading),
 		FK(test_fake_vring_base_other_ring),
 		FK(test_fake_config_other_range),
 		cmocka_unit_test(test_connect_nobody),
