@@ -21,11 +21,14 @@
 
 /* Linux parameters vireo adds on PVM: features whose instructions PVM's emulator cannot
  * execute, by X86_FEATURE number (words of arch/x86/include/asm/cpufeatures.h): XSAVE
- * (noxsave), CX16 141, MOVBE 150, POPCNT 151, AES 153, RDRAND 158, FSGSBASE 288, BMI1 291,
- * BMI2 296, INVPCID 298, RDSEED 306, ADX 307, SMAP 308, CLFLUSHOPT 311, CLWB 312,
- * RDPID 534. Seen failing: CMPXCHG16B (SLUB), XRSTOR (FPU set-up), POPCNT (hweight). */
-#define PVM_LINUX_PARAMS "noxsave clearcpuid=141,150,151,153,158,288,291,296,298,306,307," \
-			 "308,311,312,534"
+ * (noxsave), PCLMULQDQ 129, SSSE3 137, CX16 141, SSE4.1 147, SSE4.2 148, MOVBE 150,
+ * POPCNT 151, AES 153, AVX 156, F16C 157, RDRAND 158, FSGSBASE 288, BMI1 291, AVX2 293,
+ * BMI2 296, INVPCID 298, AVX512F 304, RDSEED 306, ADX 307, SMAP 308, CLFLUSHOPT 311,
+ * CLWB 312, SHA-NI 317, GFNI 520, VAES 521, VPCLMULQDQ 522, RDPID 534. Seen failing:
+ * CMPXCHG16B (SLUB), XRSTOR (FPU set-up), POPCNT (hweight), an SSE move in a SIMD routine
+ * chosen for SSSE3. */
+#define PVM_LINUX_PARAMS "noxsave clearcpuid=129,137,141,147,148,150,151,153,156,157,158," \
+			 "288,291,293,296,298,304,306,307,308,311,312,317,520,521,522,534"
 
 /* Field offsets in the image and in boot_params (the setup header sits at the same offset
  * in both). */
