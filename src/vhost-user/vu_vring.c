@@ -453,6 +453,10 @@ int vu_h_get_vring_base(struct vu_server *s, struct vu_msg *m)
 
 	if (!r)
 		return -EINVAL;
+	/* stopped before its kick fd closes: a device that reads the fd itself (blk) must not
+	 * touch the number once it is closed and perhaps reused */
+	if (r->running)
+		vu_dev_stop(s);
 	close_fd(&r->kick_fd); /* a stopped ring starts again with the next SET_VRING_KICK */
 	vu_dev_sync(s, false);
 	m->payload.state.num = r->base.last_avail_idx;
