@@ -50,10 +50,15 @@ blog=$LOGDIR/vunet-loop-backend.log
 BPID=$!
 wait_sock "$W/loop.sock" && pass "loopback: backend listens" || { fail "loopback: backend listens"; exit 1; }
 log=$LOGDIR/vunet-loop-guest.log
-cmd="ip link set eth0 up; ip addr add 169.254.10.1/16 dev eth0; arp -s 169.254.10.2 52:54:00:00:00:02"
+# No IPv6 on eth0: its router solicitations go out at random times and would race the
+# counter reads below.
+cmd="echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null; ip link set eth0 up; ip addr add 169.254.10.1/16 dev eth0; arp -s 169.254.10.2 52:54:00:00:00:02"
 cmd+="; echo pairs=\$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)"
 cmd+="; taskset 1 ping -c 100 -i 0.01 -W 1 169.254.10.2 >/dev/null & taskset 2 ping -c 100 -i 0.01 -W 1 169.254.10.2 >/dev/null & wait; sleep 1"
-cmd+="; echo tx=\$(cat /sys/class/net/eth0/statistics/tx_packets) rx=\$(cat /sys/class/net/eth0/statistics/rx_packets)"
+# Read both counters until two readings agree, so a frame in flight between the reads
+# cannot make tx and rx differ.
+cmd+="; s=/sys/class/net/eth0/statistics; p=none; for i in 1 2 3 4 5; do c=\$(cat \$s/tx_packets):\$(cat \$s/rx_packets); [ \$c = \$p ] && break; p=\$c; sleep 0.2; done"
+cmd+="; echo tx=\${c%:*} rx=\${c#*:}"
 QEMU_CPUS=2 QEMU_SHARED_MEM=1 qemu_boot 120 "$log" "$cmd" \
 	-chardev socket,id=n0,path="$W/loop.sock" -netdev vhost-user,id=net0,chardev=n0,queues=2 \
 	-device virtio-net-pci,netdev=net0,mq=on,vectors=0
