@@ -413,10 +413,14 @@ static int unix_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
+/* The socket appears at `path` only once it listens: it is bound under a temporary name and
+ * renamed into place, so a front-end that sees the file never gets ECONNREFUSED (a plain
+ * bind + listen leaves a window where the file exists but nobody listens). */
 int vu_server_listen(struct vu_server *s, const char *path)
 {
 	struct sockaddr_un sa;
 	struct stat st;
+	char tmp[sizeof(sa.sun_path) + 32];
 	int fd, rc;
 
 	rc = unix_addr(path, &sa);
@@ -424,11 +428,22 @@ int vu_server_listen(struct vu_server *s, const char *path)
 		return rc;
 	if (!stat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	if (unix_addr(tmp, &sa)) {
+		/* No room for the temporary name: bind in place (the short window remains). */
+		unix_addr(path, &sa);
+		tmp[0] = '\0';
+	} else {
+		unlink(tmp);
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4) ||
+	    (tmp[0] && rename(tmp, path))) {
 		rc = -errno;
+		if (tmp[0])
+			unlink(tmp);
 		close(fd);
 		return rc;
 	}
