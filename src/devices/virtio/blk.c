@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <liburing.h>
@@ -32,6 +33,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,6 +80,7 @@ struct virtio_blk {
 	struct virtio_device *vdev;
 	int fd;
 	bool readonly;
+	bool copy_reads; /* reads are memory copies (page cache, tmpfs), not device DMA */
 	uint64_t capacity; /* sectors */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	unsigned nq, qsize;
@@ -268,6 +271,8 @@ static struct io_uring_sqe *get_sqe(struct blk_queue *q)
 	return sqe;
 }
 
+#define BLK_ASYNC_MIN (128u << 10)
+
 /* Data buffers of a read or write: pinned for the duration of the I/O. */
 static int req_rw(struct blk_req *rq, bool write, uint64_t sector)
 {
@@ -310,6 +315,13 @@ static int req_rw(struct blk_req *rq, bool write, uint64_t sector)
 		io_uring_prep_readv(sqe, q->file, rq->data, rq->ndata, sector * SECTOR);
 	if (q->fixed_file)
 		sqe->flags |= IOSQE_FIXED_FILE;
+	/* Large reads from memory-backed data (page cache, tmpfs) go straight to io_uring's
+	 * workers: the kernel would otherwise copy them inline in this thread, one request after
+	 * another, while the workers copy several at once. Direct I/O to a device is already
+	 * asynchronous and gains nothing; small requests and writes stay inline (writers of one
+	 * file serialise on its inode lock: workers only add overhead). */
+	if (!write && q->blk->copy_reads && len >= BLK_ASYNC_MIN)
+		sqe->flags |= IOSQE_ASYNC;
 	rq->written = (uint32_t)len; /* expected result */
 	io_uring_sqe_set_data(sqe, rq);
 	return 1;
@@ -796,6 +808,7 @@ int virtio_blk_create(struct virtio_device *vdev, struct guest_memory *gm,
 {
 	struct virtio_blk *blk;
 	uint64_t size = 0;
+	struct statfs sfs;
 	int rc;
 
 	if (!o->path || o->num_queues > VIRTIO_MAX_QUEUES ||
@@ -816,6 +829,7 @@ int virtio_blk_create(struct virtio_device *vdev, struct guest_memory *gm,
 		goto fail;
 	}
 	blk->capacity = size / SECTOR;
+	blk->copy_reads = !o->direct || (!fstatfs(blk->fd, &sfs) && sfs.f_type == TMPFS_MAGIC);
 	blk->cls = blk_class_template;
 	blk->cls.num_queues = blk->nq;
 	blk->cls.queue_max_size = blk->qsize;
