@@ -73,6 +73,13 @@ bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 bench-vsock: $(BUILD)/vireo $(BUILD)/bench/vsock_dev
 	BUILD=$(BUILD) bash bench/vsock.sh
 
+# Boot (issue 5): vireo vs QEMU microvm -accel kvm on the default guest, 1 vCPU, 256 MiB, 10
+# interleaved runs each: time to the banner and to exit, vireo's set-up time, VMM memory
+# overhead. On a PVM host (no usable Linux boot) the kut kernel instead; see bench/boot.sh.
+.PHONY: bench-boot
+bench-boot: $(BUILD)/vireo $(BUILD)/bench/boot_once
+	BUILD=$(BUILD) bash bench/boot.sh
+
 deps:
 	bash scripts/deps.sh
 
