@@ -36,10 +36,20 @@ static void run_usage(FILE *f)
 "                          default 256M); above 3 GiB the rest goes above 4 GiB\n"
 "      --console WHERE     serial console: stdio (default), none, or a file path\n"
 "      --timing            print set-up and run times on stderr\n"
+"      --rng               a virtio-rng device (virtio-mmio; see below)\n"
+"      --disk path=FILE[,readonly=on][,direct=on][,serial=STR]\n"
+"                          a virtio-blk device on FILE\n"
+"      --net tap=NAME|loopback[,mac=MAC]\n"
+"                          a virtio-net device on tap NAME, or looping back\n"
+"      --vsock cid=N,socket=PATH\n"
+"                          a virtio-vsock device, host side on Unix socket PATH\n"
 "      --kernel-unpack HOW host: vireo unpacks an LZ4 bzImage itself and loads its\n"
 "                          vmlinux; guest: the kernel's decompressor does; auto\n"
 "                          (default): host where KVM emulates guest kernel code (PVM)\n"
 "  -h, --help              this help\n\n"
+"virtio devices (up to 8, in option order) sit at 0xd0000000 + 4 KiB * i with IRQs\n"
+"5, 6, 7, 10, 11, 12, 14, 15; vireo adds virtio_mmio.device=4K@ADDR:IRQ to the\n"
+"command line and LNRO0005 entries to the DSDT.\n\n"
 "Exit status: 0 the guest powered off; 1 vireo failed while the guest ran;\n"
 "2 bad usage or set-up error; 4 the guest asked for a reboot (or triple-faulted);\n"
 "(v << 1) | 1 the guest wrote v to isa-debug-exit (port 0xf4); 128 + n after signal n.\n"
@@ -92,7 +102,7 @@ static int parse_cpus(const char *s, unsigned *out)
 /* Fill cfg from argv. Returns 0, 1 for --help (exit 0), or -EINVAL (message printed). */
 int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_CONSOLE = 256, OPT_TIMING, OPT_UNPACK };
+	enum { OPT_CONSOLE = 256, OPT_TIMING, OPT_UNPACK, OPT_VIRTIO };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -102,10 +112,14 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "timing", no_argument, NULL, OPT_TIMING },
 		{ "kernel-unpack", required_argument, NULL, OPT_UNPACK },
+		{ "rng", no_argument, NULL, OPT_VIRTIO },
+		{ "disk", required_argument, NULL, OPT_VIRTIO },
+		{ "net", required_argument, NULL, OPT_VIRTIO },
+		{ "vsock", required_argument, NULL, OPT_VIRTIO },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, idx;
 
 	cfg->ncpus = 1;
 	cfg->mem_size = DEFAULT_MEM;
@@ -113,8 +127,12 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	cfg->console = "stdio";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:i:p:c:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:i:p:c:m:h", opts, &idx)) != -1) {
 		switch (c) {
+		case OPT_VIRTIO:
+			if (vm_virtio_parse(&cfg->virtio, opts[idx].name, optarg))
+				return -EINVAL;
+			break;
 		case 'k': cfg->kernel = optarg; break;
 		case 'i': cfg->initrd = optarg; break;
 		case 'p': cfg->cmdline = optarg; break;

@@ -5,6 +5,7 @@
 
 #include "arch/x86/acpi_dev.h"
 #include "core/vm.h"
+#include "core/vm_virtio.h"
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/fw_cfg.h"
 #include "devices/legacy/legacy.h"
@@ -14,6 +15,7 @@ static const struct vm_device vm_devices[] = {
 	{ "serial", serial_init, serial_exit },
 	{ "rtc", rtc_init, NULL },
 	{ "i8042", i8042_init, NULL },
+	{ "virtio-mmio", vm_virtio_init, vm_virtio_exit }, /* before acpi: DSDT entries */
 	{ "acpi", acpi_dev_init, acpi_dev_exit },
 	{ "debug-exit", debug_exit_dev_init, NULL },
 	{ "fw_cfg", fw_cfg_dev_init, fw_cfg_dev_exit },

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/vm_virtio.h"
 #include "memory/guest_memory.h"
 
 #define VM_EXIT_POWEROFF 0
@@ -52,6 +53,7 @@ struct vm_config {
 	bool timing;             /* print set-up / boot timings */
 	int unpack;              /* VM_UNPACK_*: who decompresses a bzImage payload */
 	uint64_t t_start_ns;     /* vm_now_ns() when the command started */
+	struct vm_virtio_config virtio; /* --rng, --disk, --net, --vsock (core/vm_virtio.h) */
 };
 
 struct vcpu;
@@ -79,6 +81,7 @@ struct vm {
 	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, read once */
 	bool x2apic_api;         /* KVM_CAP_X2APIC_API enabled with 32-bit IDs */
 	struct boot_entry *entry; /* how the boot vCPU starts (set by the kernel loader) */
+	struct vm_virtio *virtio; /* the virtio-mmio devices (core/vm_virtio.c) */
 
 	/* Exit request: first caller wins; exit_efd wakes the main loop. */
 	pthread_mutex_t exit_lock;

@@ -347,6 +347,7 @@ static void test_wrong_status_order(void **state)
 	wr(fx, VIRTIO_MMIO_STATUS, 0);
 
 	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1)), S_ALL);
+	vqd_destroy(&fx->d);
 	assert_int_equal(setup_ring(fx), 1);
 	/* Queue registers of a ready queue, and after DRIVER_OK, stay as they were. */
 	r = refused(fx);

@@ -1,0 +1,373 @@
+/* kut virtio: a tiny virtio-mmio driver (version 2, split rings of 8, one request at a time)
+ * exercising vireo's in-process devices the way a guest does:
+ *   - finds the devices by MagicValue in the 8 slots from 0xd0000000, takes each one's IRQ
+ *     from the "virtio_mmio.device=4K@ADDR:IRQ" entries vireo put on the command line, and
+ *     routes that IOAPIC pin to a vector;
+ *   - negotiates VERSION_1 only, checks that a queue of size 3 and rings outside RAM are
+ *     refused (QueueReady stays 0), sets up queue 0;
+ *   - virtio-rng: two 64-byte requests come back full and different;
+ *   - virtio-blk: capacity = blk_sectors=N, sectors 0-7 and the last two hold the host's
+ *     pattern ((o * 7 + (o >> 9)) & 0xff at file offset o), a write of 2 sectors at
+ *     blk_write=S with (i * 13 + 5) & 0xff (the host checks it; with blk_ro the write must
+ *     fail), a read past the end fails, flush, GET_ID = blk_serial (kutdisk);
+ *   - every request completes with its interrupt: InterruptStatus bit 0 and an IOAPIC
+ *     interrupt, acknowledged through InterruptACK.
+ * Prints "kut virtio: N failures" and exits with N (vireo status (N << 1) | 1).
+ */
+#include "kut.h"
+
+#define MMIO_BASE   0xd0000000u
+#define MMIO_SLOTS  8
+#define QSZ         8
+#define IOAPIC_BASE 0xfec00000u
+#define VECTOR_BASE 0x50
+#define TIMEOUT     20000000000ull /* TSC ticks: seconds, even on a slow nested host */
+
+#define R_MAGIC 0x000
+#define R_VERSION 0x004
+#define R_DEVICE_ID 0x008
+#define R_DEV_FEAT 0x010
+#define R_DEV_FEAT_SEL 0x014
+#define R_DRV_FEAT 0x020
+#define R_DRV_FEAT_SEL 0x024
+#define R_QSEL 0x030
+#define R_QNUM_MAX 0x034
+#define R_QNUM 0x038
+#define R_QREADY 0x044
+#define R_QNOTIFY 0x050
+#define R_ISR 0x060
+#define R_IACK 0x064
+#define R_STATUS 0x070
+#define R_DESC_LO 0x080
+#define R_DESC_HI 0x084
+#define R_DRIVER_LO 0x090
+#define R_DRIVER_HI 0x094
+#define R_DEVICE_LO 0x0a0
+#define R_DEVICE_HI 0x0a4
+#define R_CONFIG 0x100
+
+#define S_ACK 1u
+#define S_DRIVER 2u
+#define S_DRIVER_OK 4u
+#define S_FEATURES_OK 8u
+
+#define D_NEXT 1u
+#define D_WRITE 2u
+
+/* report() that also returns the verdict. */
+#define report_ok(ok, ...) ({ bool ok_ = (ok); report(ok_, __VA_ARGS__); ok_; })
+
+struct vdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct vring {
+	struct vdesc desc[QSZ];
+	struct { uint16_t flags, idx, ring[QSZ], used_event; } avail;
+	uint8_t pad[2];
+	struct { uint16_t flags, idx; struct { uint32_t id, len; } ring[QSZ]; } used;
+} __attribute__((aligned(4096)));
+
+struct vdev {
+	uintptr_t base;
+	unsigned irq, slot;
+	uint32_t id;
+	struct vring *vr;
+	uint16_t last_used;
+};
+
+static struct vring rings[MMIO_SLOTS];
+static uint8_t buf[8192] __attribute__((aligned(4096)));
+static uint8_t buf2[8192] __attribute__((aligned(4096)));
+
+static uint32_t r32(struct vdev *d, unsigned off)
+{
+	return *(volatile uint32_t *)(d->base + off);
+}
+
+static void w32(struct vdev *d, unsigned off, uint32_t v)
+{
+	*(volatile uint32_t *)(d->base + off) = v;
+}
+
+static void barrier(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+static void ioapic_write(unsigned reg, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)IOAPIC_BASE = reg;
+	*(volatile uint32_t *)(uintptr_t)(IOAPIC_BASE + 0x10) = v;
+}
+
+/* The IRQ vireo announced for base ("virtio_mmio.device=4K@0xADDR:IRQ"), or -1. */
+static long cmdline_irq(uintptr_t base)
+{
+	const char *key = "virtio_mmio.device=4K@0x";
+	size_t n = strlen(key);
+
+	for (const char *p = cmdline(); *p; p++) {
+		uintptr_t a = 0;
+		long irq = 0;
+
+		if (strncmp(p, key, n))
+			continue;
+		for (p += n; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+			a = a * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+		if (*p++ != ':')
+			continue;
+		for (; *p >= '0' && *p <= '9'; p++)
+			irq = irq * 10 + (*p - '0');
+		if (a == base)
+			return irq;
+		p--;
+	}
+	return -1;
+}
+
+/* Edge, active high, fixed delivery to this CPU, vector VECTOR_BASE + slot. */
+static void route_irq(struct vdev *d)
+{
+	unsigned vec = VECTOR_BASE + d->slot;
+
+	set_irq_vector(vec);
+	ioapic_write(0x10 + 2 * d->irq + 1, apic_id() << 24);
+	ioapic_write(0x10 + 2 * d->irq, vec);
+}
+
+static void set_queue_regs(struct vdev *d, uint32_t num, uint64_t desc, uint64_t avail,
+			   uint64_t used)
+{
+	w32(d, R_QNUM, num);
+	w32(d, R_DESC_LO, (uint32_t)desc);
+	w32(d, R_DESC_HI, (uint32_t)(desc >> 32));
+	w32(d, R_DRIVER_LO, (uint32_t)avail);
+	w32(d, R_DRIVER_HI, (uint32_t)(avail >> 32));
+	w32(d, R_DEVICE_LO, (uint32_t)used);
+	w32(d, R_DEVICE_HI, (uint32_t)(used >> 32));
+}
+
+/* Reset, features (VERSION_1 plus want_lo of the low word), queue 0, DRIVER_OK. */
+static bool dev_init(struct vdev *d, uint32_t want_lo, uint32_t *offered_lo)
+{
+	uint64_t ram = fwcfg_read_le(FW_CFG_RAM_SIZE, 8);
+	struct vring *vr = d->vr;
+	uint32_t hi, st;
+
+	w32(d, R_STATUS, 0);
+	report(r32(d, R_STATUS) == 0, "dev %u: status 0 after reset", d->slot);
+	w32(d, R_STATUS, S_ACK);
+	w32(d, R_STATUS, S_ACK | S_DRIVER);
+	w32(d, R_DEV_FEAT_SEL, 1);
+	hi = r32(d, R_DEV_FEAT);
+	w32(d, R_DEV_FEAT_SEL, 0);
+	*offered_lo = r32(d, R_DEV_FEAT);
+	report(hi & 1, "dev %u: VERSION_1 offered (features 0x%x%08x)", d->slot, hi, *offered_lo);
+	w32(d, R_DRV_FEAT_SEL, 0);
+	w32(d, R_DRV_FEAT, *offered_lo & want_lo);
+	w32(d, R_DRV_FEAT_SEL, 1);
+	w32(d, R_DRV_FEAT, 1);
+	w32(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	st = r32(d, R_STATUS);
+	if (!report_ok(st & S_FEATURES_OK, "dev %u: FEATURES_OK accepted", d->slot))
+		return false;
+
+	w32(d, R_QSEL, 0);
+	report(r32(d, R_QREADY) == 0 && r32(d, R_QNUM_MAX) >= QSZ,
+	       "dev %u: queue 0 not ready, QueueNumMax %u", d->slot, r32(d, R_QNUM_MAX));
+	set_queue_regs(d, 3, (uintptr_t)vr->desc, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
+	w32(d, R_QREADY, 1);
+	report(r32(d, R_QREADY) == 0, "dev %u: queue size 3 refused", d->slot);
+	set_queue_regs(d, QSZ, ram + 0x100000, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
+	w32(d, R_QREADY, 1);
+	report(r32(d, R_QREADY) == 0, "dev %u: descriptor table outside RAM refused", d->slot);
+	memset(vr, 0, sizeof(*vr));
+	set_queue_regs(d, QSZ, (uintptr_t)vr->desc, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
+	w32(d, R_QREADY, 1);
+	if (!report_ok(r32(d, R_QREADY) == 1, "dev %u: queue 0 ready", d->slot))
+		return false;
+	w32(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	st = r32(d, R_STATUS);
+	return report_ok(st == (S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK),
+			 "dev %u: DRIVER_OK (status 0x%x)", d->slot, st);
+}
+
+struct seg {
+	void *p;
+	uint32_t len;
+	bool write;
+};
+
+/* One chain of n segments; returns the used length, or -1 on a timeout. Checks that the
+ * completion raised the interrupt (ISR bit 0 and an IOAPIC interrupt) and acknowledges it. */
+static long request(struct vdev *d, const struct seg *s, unsigned n)
+{
+	struct vring *vr = d->vr;
+	unsigned irqs = kut_irq_count;
+	uint64_t t0;
+	uint32_t isr;
+
+	for (unsigned i = 0; i < n; i++)
+		vr->desc[i] = (struct vdesc){ (uintptr_t)s[i].p, s[i].len,
+					      (uint16_t)((s[i].write ? D_WRITE : 0) |
+							 (i + 1 < n ? D_NEXT : 0)),
+					      (uint16_t)(i + 1) };
+	vr->avail.ring[vr->avail.idx % QSZ] = 0;
+	barrier();
+	vr->avail.idx++;
+	barrier();
+	w32(d, R_QNOTIFY, 0);
+	t0 = rdtsc();
+	while ((*(volatile uint16_t *)&vr->used.idx == d->last_used ||
+		kut_irq_count == irqs) && rdtsc() - t0 < TIMEOUT)
+		cpu_relax();
+	if (*(volatile uint16_t *)&vr->used.idx == d->last_used) {
+		report(false, "dev %u: request completed", d->slot);
+		return -1;
+	}
+	isr = r32(d, R_ISR);
+	report(kut_irq_count != irqs && (isr & 1),
+	       "dev %u: completion interrupt (IRQ %u, InterruptStatus 0x%x)", d->slot, d->irq, isr);
+	w32(d, R_IACK, isr);
+	report((r32(d, R_ISR) & 1) == 0, "dev %u: InterruptACK clears the status", d->slot);
+	return vr->used.ring[d->last_used++ % QSZ].len;
+}
+
+static bool all_zero(const uint8_t *p, unsigned n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+static void test_rng(struct vdev *d)
+{
+	struct seg a = { buf, 64, true }, b = { buf2, 64, true };
+	uint32_t feat;
+
+	memset(buf, 0, 64);
+	memset(buf2, 0, 64);
+	if (!dev_init(d, 0, &feat))
+		return;
+	report(request(d, &a, 1) == 64 && !all_zero(buf, 64), "rng: 64 random bytes");
+	report(request(d, &b, 1) == 64 && memcmp(buf, buf2, 64), "rng: the next 64 differ");
+}
+
+struct blk_req {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+static uint8_t blk_status;
+static struct blk_req blk_hdr;
+
+static long blk_io(struct vdev *d, uint32_t type, uint64_t sector, void *data, uint32_t len)
+{
+	struct seg s[3] = { { &blk_hdr, sizeof(blk_hdr), false },
+			    { data, len, type != 1 }, { &blk_status, 1, true } };
+
+	blk_hdr = (struct blk_req){ type, 0, sector };
+	blk_status = 0xee;
+	if (!len) {
+		s[1] = s[2];
+		return request(d, s, 2) < 0 ? -1 : blk_status;
+	}
+	return request(d, s, 3) < 0 ? -1 : blk_status;
+}
+
+static bool pattern_ok(const uint8_t *p, uint64_t off, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++, off++)
+		if (p[i] != (uint8_t)((off * 7 + (off >> 9)) & 0xff))
+			return false;
+	return true;
+}
+
+static void test_blk(struct vdev *d)
+{
+	uint64_t want = (uint64_t)cmdline_num("blk_sectors", 0), cap;
+	uint64_t wsect = (uint64_t)cmdline_num("blk_write", 16);
+	bool ro = cmdline_has("blk_ro");
+	uint32_t feat;
+	long st;
+
+	if (!dev_init(d, 1u << 5 /* RO */ | 1u << 9 /* FLUSH */, &feat))
+		return;
+	cap = r32(d, R_CONFIG) | (uint64_t)r32(d, R_CONFIG + 4) << 32;
+	report(cap == want, "blk: capacity %lu sectors (want %lu)", (unsigned long)cap,
+	       (unsigned long)want);
+	report(!!(feat & (1u << 5)) == ro, "blk: VIRTIO_BLK_F_RO %s", ro ? "offered" : "absent");
+
+	st = blk_io(d, 0, 0, buf, 4096);
+	report(st == 0 && pattern_ok(buf, 0, 4096), "blk: read sectors 0-7 (status %ld)", st);
+	st = blk_io(d, 0, cap - 2, buf, 1024);
+	report(st == 0 && pattern_ok(buf, (cap - 2) * 512, 1024),
+	       "blk: read the last two sectors (status %ld)", st);
+	st = blk_io(d, 0, cap, buf, 512);
+	report(st == 1, "blk: read past the end fails with IOERR (status %ld)", st);
+
+	for (unsigned i = 0; i < 1024; i++)
+		buf2[i] = (uint8_t)((i * 13 + 5) & 0xff);
+	st = blk_io(d, 1, wsect, buf2, 1024);
+	if (ro) {
+		report(st == 1, "blk: write to a read-only disk fails (status %ld)", st);
+	} else {
+		report(st == 0, "blk: write 2 sectors at %lu (status %ld)", (unsigned long)wsect, st);
+		memset(buf, 0, 1024);
+		st = blk_io(d, 0, wsect, buf, 1024);
+		report(st == 0 && !memcmp(buf, buf2, 1024), "blk: read back what was written");
+		st = blk_io(d, 4, 0, buf, 0);
+		report(st == 0 || !(feat & (1u << 9)), "blk: flush (status %ld)", st);
+	}
+	memset(buf, 0, 64);
+	st = blk_io(d, 8, 0, buf, 20);
+	report(st == 0 && !memcmp(buf, "kutdisk", 8), "blk: GET_ID '%s' (status %ld)",
+	       (const char *)buf, st);
+}
+
+int main(void)
+{
+	static struct vdev devs[MMIO_SLOTS];
+	unsigned n = 0;
+
+	outb(0x21, 0xff); /* both 8259s masked: interrupts come through the IOAPIC */
+	outb(0xa1, 0xff);
+	apic_enable(false);
+	for (unsigned s = 0; s < MMIO_SLOTS; s++) {
+		struct vdev *d = &devs[n];
+
+		d->base = MMIO_BASE + s * 0x1000u;
+		d->slot = s;
+		if (r32(d, R_MAGIC) != 0x74726976u)
+			continue;
+		d->id = r32(d, R_DEVICE_ID);
+		d->vr = &rings[s];
+		long irq = cmdline_irq(d->base);
+		report(r32(d, R_VERSION) == 2 && irq > 0 && irq < 24,
+		       "slot %u: virtio-mmio version %u, device id %u, IRQ %ld", s,
+		       r32(d, R_VERSION), d->id, irq);
+		if (irq <= 0 || irq >= 24)
+			continue;
+		d->irq = (unsigned)irq;
+		route_irq(d);
+		n++;
+	}
+	report(n == (unsigned)cmdline_num("devices", 0), "found %u devices (want %ld)", n,
+	       cmdline_num("devices", 0));
+	irq_enable();
+	for (unsigned i = 0; i < n; i++) {
+		if (devs[i].id == 4)
+			test_rng(&devs[i]);
+		else if (devs[i].id == 2)
+			test_blk(&devs[i]);
+		else
+			report_skip("slot %u: device id %u", devs[i].slot, devs[i].id);
+	}
+	irq_disable();
+	printf("kut virtio: %u failures\n", kut_failures());
+	return (int)kut_failures();
+}

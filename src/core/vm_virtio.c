@@ -1,0 +1,281 @@
+/* The virtio-mmio devices of `vireo run` (see vm_virtio.h for the layout and the data flow):
+ * each device is an in-process virtio_device behind a struct virtio_mmio register file on
+ * the VM's MMIO bus, with a KVM irqfd for its interrupt and KVM ioeventfds for the kicks of
+ * devices that read their kick eventfd themselves. */
+#include "core/vm_virtio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "core/vm.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
+#include "util/log.h"
+#include "virtio/mmio.h"
+
+const uint8_t vm_virtio_irqs[VM_VIRTIO_MAX] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+
+struct vm_virtio_dev {
+	struct vm *vm;
+	struct virtio_device vdev;
+	struct virtio_mmio mmio;
+	uint64_t base;
+	unsigned irq;
+	int irqfd;                        /* -1: KVM_IRQ_LINE pulses instead */
+	int kickfd[VIRTIO_MAX_QUEUES];    /* -1 until first offered */
+	bool vdev_ready, mmio_ready, on_bus;
+	char name[48];
+};
+
+struct vm_virtio {
+	struct vm_virtio_dev *dev[VM_VIRTIO_MAX];
+	unsigned n;
+	char *cmdline;              /* what vm->cfg.cmdline points to while we exist */
+	const char *orig_cmdline;
+};
+
+/* ---- host hooks of the transport ----------------------------------------------------- */
+
+/* Raise the device's interrupt: an edge on its IOAPIC pin (from any thread, lock-free). */
+static void dev_irq(void *opaque)
+{
+	struct vm_virtio_dev *d = opaque;
+
+	if (d->irqfd >= 0) {
+		if (eventfd_write(d->irqfd, 1) < 0)
+			pr_warn("%s: irqfd: %s", d->name, strerror(errno));
+	} else if (vm_irq_pulse(d->vm, d->irq) < 0) {
+		pr_warn("%s: KVM_IRQ_LINE %u: %s", d->name, d->irq, strerror(errno));
+	}
+}
+
+static int ioeventfd(struct vm_virtio_dev *d, unsigned idx, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = idx,
+		.addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.fd = d->kickfd[idx],
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(d->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+/* At DRIVER_OK: when the device reads queue idx's kick eventfd itself, KVM signals that
+ * eventfd on the guest's QueueNotify write (no exit to vireo). At reset: undone. */
+static bool dev_queue_kick(void *opaque, unsigned idx, bool enable)
+{
+	struct vm_virtio_dev *d = opaque;
+	eventfd_t stale;
+	int ret;
+
+	if (!enable) {
+		ret = ioeventfd(d, idx, false);
+		if (ret)
+			pr_warn("%s: queue %u: removing ioeventfd: %s", d->name, idx, strerror(-ret));
+		eventfd_read(d->kickfd[idx], &stale); /* non-blocking: no stale kick next time */
+		return false;
+	}
+	if (d->kickfd[idx] < 0) {
+		d->kickfd[idx] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (d->kickfd[idx] < 0)
+			return false;
+	}
+	if (!virtio_device_set_kick_fd(&d->vdev, idx, d->kickfd[idx]))
+		return false; /* kicks come through QueueNotify exits */
+	ret = ioeventfd(d, idx, true);
+	if (ret) {
+		/* the device reads an fd nobody signals; kicks still reach it by exits */
+		pr_warn("%s: queue %u: KVM_IOEVENTFD: %s", d->name, idx, strerror(-ret));
+		return false;
+	}
+	pr_debug("%s: queue %u: kicks through a KVM ioeventfd", d->name, idx);
+	return true;
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+
+static int create_device(struct vm_virtio_dev *d, const struct vm_virtio_spec *s)
+{
+	struct guest_memory *gm = &d->vm->mem;
+
+	switch (s->kind) {
+	case VM_VIRTIO_RNG:
+		return virtio_rng_create(&d->vdev, gm);
+	case VM_VIRTIO_BLK: {
+		struct virtio_blk_config_opts o = { .path = s->path, .readonly = s->readonly,
+						    .direct = s->direct, .serial = s->serial };
+		return virtio_blk_create(&d->vdev, gm, &o);
+	}
+	case VM_VIRTIO_NET: {
+		struct virtio_net_opts o = { .tap = s->path, .loopback = s->loopback,
+					     .mac = s->has_mac ? s->mac : NULL };
+		return virtio_net_create(&d->vdev, gm, &o);
+	}
+	case VM_VIRTIO_VSOCK: {
+		struct virtio_vsock_config_opts o = { .guest_cid = s->cid, .uds = s->path };
+		return virtio_vsock_create(&d->vdev, gm, &o);
+	}
+	}
+	return -EINVAL;
+}
+
+/* The device's interrupt through KVM_IRQFD; without it, KVM_IRQ_LINE pulses. */
+static void setup_irqfd(struct vm_virtio_dev *d)
+{
+	struct kvm_irqfd irqfd = { .gsi = d->irq };
+
+	d->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->irqfd < 0)
+		return;
+	irqfd.fd = (uint32_t)d->irqfd;
+	if (ioctl(d->vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		pr_warn("%s: KVM_IRQFD on GSI %u: %s (using KVM_IRQ_LINE)", d->name, d->irq,
+			strerror(errno));
+		close(d->irqfd);
+		d->irqfd = -1;
+	}
+}
+
+static void dev_free(struct vm_virtio_dev *d)
+{
+	if (d->on_bus)
+		bus_unregister(&d->vm->mmio, d->base);
+	if (d->mmio_ready)
+		virtio_mmio_destroy(&d->mmio); /* resets the device, undoes ioeventfds */
+	if (d->vdev_ready)
+		virtio_device_destroy(&d->vdev);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if (d->kickfd[i] >= 0)
+			close(d->kickfd[i]);
+	if (d->irqfd >= 0) {
+		struct kvm_irqfd irqfd = { .fd = (uint32_t)d->irqfd, .gsi = d->irq,
+					   .flags = KVM_IRQFD_FLAG_DEASSIGN };
+
+		ioctl(d->vm->vm_fd, KVM_IRQFD, &irqfd);
+		close(d->irqfd);
+	}
+	free(d);
+}
+
+static const char *const kind_names[] = { [VM_VIRTIO_RNG] = "rng", [VM_VIRTIO_BLK] = "blk",
+					  [VM_VIRTIO_NET] = "net", [VM_VIRTIO_VSOCK] = "vsock" };
+
+static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
+		   struct vm_virtio_dev **out)
+{
+	struct vm_virtio_dev *d = calloc(1, sizeof(*d));
+	struct virtio_mmio_host host;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	d->vm = vm;
+	d->base = VM_VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+	d->irq = vm_virtio_irqs[i];
+	d->irqfd = -1;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		d->kickfd[q] = -1;
+	snprintf(d->name, sizeof(d->name), "virtio-%s@0x%" PRIx64, kind_names[s->kind], d->base);
+	host = (struct virtio_mmio_host){ dev_irq, dev_queue_kick, d };
+	ret = create_device(d, s);
+	if (ret)
+		goto fail;
+	d->vdev_ready = true;
+	setup_irqfd(d);
+	ret = virtio_mmio_init(&d->mmio, virtio_device_handle(&d->vdev), &host, d->name);
+	if (ret)
+		goto fail;
+	d->mmio_ready = true;
+	ret = bus_register(&vm->mmio, d->base, VIRTIO_MMIO_SIZE, virtio_mmio_access, &d->mmio,
+			   "virtio-mmio");
+	if (ret)
+		goto fail;
+	d->on_bus = true;
+	*out = d;
+	return 0;
+fail:
+	pr_err("%s: %s", d->name, strerror(-ret));
+	dev_free(d);
+	return ret;
+}
+
+/* The user's command line plus one virtio_mmio.device=4K@ADDR:IRQ per device. */
+static int extend_cmdline(struct vm *vm, struct vm_virtio *vv)
+{
+	const char *base = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	size_t len = strlen(base) + 1 + vv->n * 48;
+	char *p;
+
+	vv->cmdline = malloc(len);
+	if (!vv->cmdline)
+		return -ENOMEM;
+	vv->orig_cmdline = vm->cfg.cmdline;
+	p = vv->cmdline + snprintf(vv->cmdline, len, "%s", base);
+	for (unsigned i = 0; i < vv->n; i++)
+		p += snprintf(p, len - (size_t)(p - vv->cmdline),
+			      "%svirtio_mmio.device=4K@0x%" PRIx64 ":%u", p == vv->cmdline ? "" : " ",
+			      vv->dev[i]->base, vv->dev[i]->irq);
+	vm->cfg.cmdline = vv->cmdline;
+	return 0;
+}
+
+int vm_virtio_init(struct vm *vm)
+{
+	const struct vm_virtio_config *cfg = &vm->cfg.virtio;
+	struct vm_virtio *vv;
+	int ret = 0;
+
+	vm->virtio = NULL;
+	if (!cfg->n)
+		return 0;
+	vv = calloc(1, sizeof(*vv));
+	if (!vv)
+		return -ENOMEM;
+	vm->virtio = vv;
+	for (unsigned i = 0; i < cfg->n && !ret; i++) {
+		ret = dev_new(vm, i, &cfg->dev[i], &vv->dev[i]);
+		if (!ret)
+			vv->n++;
+	}
+	if (!ret)
+		ret = extend_cmdline(vm, vv);
+	if (ret)
+		vm_virtio_exit(vm); /* vm_devices_init() calls no exit for a failed init */
+	return ret;
+}
+
+void vm_virtio_exit(struct vm *vm)
+{
+	struct vm_virtio *vv = vm->virtio;
+
+	if (!vv)
+		return;
+	while (vv->n > 0)
+		dev_free(vv->dev[--vv->n]);
+	if (vv->cmdline && vm->cfg.cmdline == vv->cmdline)
+		vm->cfg.cmdline = vv->orig_cmdline;
+	free(vv->cmdline);
+	free(vv);
+	vm->virtio = NULL;
+}
+
+bool vm_virtio_slot(const struct vm *vm, unsigned i, uint64_t *base, unsigned *irq)
+{
+	if (i >= vm->cfg.virtio.n || i >= VM_VIRTIO_MAX)
+		return false;
+	*base = VM_VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+	*irq = vm_virtio_irqs[i];
+	return true;
+}

@@ -1,0 +1,65 @@
+/* The in-process virtio devices of `vireo run`, on the virtio-mmio transport (src/virtio/mmio.h),
+ * as Firecracker places them:
+ *
+ *   device i (in command-line order) at VM_VIRTIO_MMIO_BASE + i * 4 KiB, IRQ vm_virtio_irqs[i]
+ *   (ISA-range GSIs of the in-kernel IOAPIC that no legacy device uses: 5, 6, 7, 10, 11, 12,
+ *   14, 15), announced to Linux on its command line ("virtio_mmio.device=4K@0xd0000000:5",
+ *   for kernels with VIRTIO_MMIO_CMDLINE_DEVICES) and in the DSDT (LNRO0005 devices, for
+ *   kernels without, such as Debian's).
+ *
+ *   guest write to QueueNotify --(KVM ioeventfd, when the device reads the eventfd itself:
+ *   blk)--> device thread;  otherwise a KVM_EXIT_MMIO --> vCPU thread --> kick_vq
+ *   device pushes used buffers --> virtio_device_notify --> InterruptStatus |= 1, write to
+ *   the device's irqfd --> KVM_IRQFD: an edge on its IOAPIC pin.
+ *
+ * Options (cmd_run.c hands each --rng/--disk/--net/--vsock to vm_virtio_parse):
+ *   --rng
+ *   --disk path=FILE[,readonly=on|off][,direct=on|off][,serial=STR]
+ *   --net tap=NAME[,mac=MAC] | --net loopback[,mac=MAC]
+ *   --vsock cid=N,socket=UDS
+ */
+#ifndef VIREO_CORE_VM_VIRTIO_H
+#define VIREO_CORE_VM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VM_VIRTIO_MMIO_BASE 0xd0000000ull
+#define VM_VIRTIO_MAX       8
+
+extern const uint8_t vm_virtio_irqs[VM_VIRTIO_MAX];
+
+enum vm_virtio_kind { VM_VIRTIO_RNG, VM_VIRTIO_BLK, VM_VIRTIO_NET, VM_VIRTIO_VSOCK };
+
+/* One device as the user asked for it. Strings point into argv. */
+struct vm_virtio_spec {
+	enum vm_virtio_kind kind;
+	const char *path;       /* blk: image; vsock: Unix socket; net: tap name */
+	const char *serial;     /* blk */
+	bool readonly, direct;  /* blk */
+	bool loopback;          /* net */
+	bool has_mac;
+	uint8_t mac[6];         /* net */
+	uint64_t cid;           /* vsock */
+};
+
+struct vm_virtio_config {
+	struct vm_virtio_spec dev[VM_VIRTIO_MAX];
+	unsigned n;
+};
+
+struct vm;
+
+/* Parse one option (kind "rng", "disk", "net" or "vsock"; arg NULL for a bare --rng) into
+ * cfg. Returns 0 or -EINVAL with one error line naming the option and the problem. */
+int vm_virtio_parse(struct vm_virtio_config *cfg, const char *kind, char *arg);
+
+/* vm_devices[] entry: create the devices of vm->cfg.virtio, register their windows, wire
+ * irqfds, and append their virtio_mmio.device= entries to vm->cfg.cmdline. */
+int vm_virtio_init(struct vm *vm);
+void vm_virtio_exit(struct vm *vm);
+
+/* Where device i of vm lives (for the ACPI tables); false when there is no device i. */
+bool vm_virtio_slot(const struct vm *vm, unsigned i, uint64_t *base, unsigned *irq);
+
+#endif
