@@ -256,6 +256,20 @@ bool vu_iotlb_ready(struct vu_server *s, uint64_t iova, uint64_t len, int access
 	return false;
 }
 
+/* Do [a, a+alen) and [b, b+blen) overlap? Compared on inclusive last addresses, clamped at
+ * 2^64 - 1, so that a range the peer ends at or beyond the top of the IOVA space (an
+ * invalidation of "everything from X") still counts. */
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	uint64_t alast, blast;
+
+	if (!alen || !blen)
+		return false;
+	alast = a + (alen - 1) < a ? UINT64_MAX : a + (alen - 1);
+	blast = b + (blen - 1) < b ? UINT64_MAX : b + (blen - 1);
+	return a <= blast && b <= alast;
+}
+
 /* Ring areas of the running rings that [iova, iova+size) touches. */
 static bool hits_running_ring(struct vu_server *s, uint64_t iova, uint64_t size)
 {
@@ -267,7 +281,7 @@ static bool hits_running_ring(struct vu_server *s, uint64_t iova, uint64_t size)
 		if (!r->running)
 			continue;
 		for (int k = 0; k < 3; k++)
-			if (a[k] < iova + size && iova < a[k] + 16ull * r->num + 6)
+			if (ranges_overlap(a[k], 16ull * r->num + 6, iova, size))
 				return true;
 	}
 	return false;

@@ -585,6 +585,15 @@ static void test_iotlb(void **state)
 
 	while (recv(chan[1], got, sizeof(got), MSG_DONTWAIT) > 0) /* older misses (rings) */
 		;
+	/* an invalidation from below the rings to the top of the IOVA space: the running ring
+	 * lost its mappings and must stop; restarting, it asks for them again */
+	iotlb_msg(fx, VHOST_IOTLB_INVALIDATE, IOVA(0), UINT64_MAX - IOVA(0), 0, 0);
+	assert_int_equal(expect_miss(chan[1], VHOST_ACCESS_RO), IOVA(fx->d.desc));
+	iotlb_msg(fx, VHOST_IOTLB_UPDATE, IOVA(RINGS), fx->d.end - RINGS, RINGS, VHOST_ACCESS_RW);
+	iotlb_msg(fx, VHOST_IOTLB_UPDATE, IOVA(BUF + 0x2000), 4096, BUF + 0x2000, VHOST_ACCESS_RO);
+	assert_true(fx->vdev.status & VIRTIO_STATUS_DRIVER_OK);
+	while (recv(chan[1], got, sizeof(got), MSG_DONTWAIT) > 0)
+		;
 	/* a device-writable buffer on a read-only mapping: a miss for write access, no answer,
 	 * refused: the device needs a reset and the page is untouched */
 	assert_true(vqd_add(&fx->d, &ro, 1) >= 0);
