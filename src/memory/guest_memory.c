@@ -9,6 +9,8 @@
  * guest-controlled values can wrap.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -295,6 +297,49 @@ int gm_write(struct guest_memory *gm, uint64_t gpa, const void *buf, size_t len)
 		memcpy(dst, src, n);
 		gm_mark_dirty(gm, gpa, n); /* after the copy: a migration pass sees the data */
 		src += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Zeroes part of one region: whole pages by a hole punch in its memfd when nothing can
+ * object (vireo's own memfd, never pinned), else by memset. A punched page that was never
+ * touched costs nothing, where memset would fault in and clear a page each: fresh guest RAM
+ * is already zero, and a loader clearing a kernel's BSS there should not pay for it. */
+static void zero_in_region(struct guest_memory *gm, struct gm_region *r, uint64_t gpa, uint64_t n)
+{
+	uint64_t off = gpa - r->gpa, a = (off + GM_PAGE_SIZE - 1) & ~(GM_PAGE_SIZE - 1);
+	uint64_t b = (off + n) & ~(GM_PAGE_SIZE - 1);
+	bool punched = false;
+
+	pthread_mutex_lock(&gm->pin_lock);
+	if (a < b && r->owns && r->fd >= 0 && !r->pins && !(r->flags & GM_REGION_FILE_BACKED))
+		punched = fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    (off_t)(r->fd_offset + a), (off_t)(b - a)) == 0;
+	pthread_mutex_unlock(&gm->pin_lock);
+	if (punched) {
+		memset(r->hva + off, 0, a - off);
+		memset(r->hva + b, 0, off + n - b);
+	} else {
+		memset(r->hva + off, 0, n);
+	}
+}
+
+int gm_zero(struct guest_memory *gm, uint64_t gpa, uint64_t len)
+{
+	int ret = check_range(gm, gpa, len, true);
+
+	if (ret)
+		return ret;
+	while (len) {
+		struct gm_region *r = (struct gm_region *)gm_find_region(gm, gpa);
+		uint64_t n = r->size - (gpa - r->gpa);
+
+		if (n > len)
+			n = len;
+		zero_in_region(gm, r, gpa, n);
+		gm_mark_dirty(gm, gpa, n);
 		gpa += n;
 		len -= n;
 	}

@@ -107,6 +107,10 @@ int gm_uaddr_to_gpa(const struct guest_memory *gm, uint64_t uaddr, uint64_t len,
  * len == 0 copies nothing and returns 0 whatever gpa is. */
 int gm_read(const struct guest_memory *gm, uint64_t gpa, void *buf, size_t len);
 int gm_write(struct guest_memory *gm, uint64_t gpa, const void *buf, size_t len);
+/* (addition) Zero [gpa, gpa+len) like a gm_write of zeros (same checks, marks dirty), but
+ * whole pages of vireo's own never-pinned memfd regions are given back (hole punch) instead
+ * of written: free on RAM nothing touched yet, as when a loader clears a kernel's BSS. */
+int gm_zero(struct guest_memory *gm, uint64_t gpa, uint64_t len);
 
 /* Dirty tracking of device writes. Unmapped parts of the range are ignored. */
 void gm_mark_dirty(struct guest_memory *gm, uint64_t gpa, uint64_t len);

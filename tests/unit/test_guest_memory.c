@@ -417,6 +417,44 @@ static void test_memfd_shared(void **state)
 	assert_int_equal(fcntl(r->fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 }
 
+/* gm_zero: zeros exactly the range (unaligned ends, across two regions), marks it dirty, gives
+ * whole pages of an unpinned memfd back (not resident afterwards), zeros pinned pages in place
+ * (pins kept), refuses read-only and unmapped ranges without writing anything. */
+static void test_zero(void **state)
+{
+	struct guest_memory *gm = *state;
+	const uint64_t start = R0 + 100, len = 64 * 1024 + 2 * PAGE;
+	uint8_t *buf = malloc(128 * 1024), *got = malloc(128 * 1024);
+	unsigned long bits[4];
+	unsigned char vec = 1;
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	memset(buf, 0xab, 128 * 1024);
+	assert_int_equal(gm_write(gm, R0, buf, 128 * 1024), 0);
+	gm_dirty_fetch_and_clear(gm, 0, bits);
+	gm_dirty_fetch_and_clear(gm, 1, bits);
+	assert_int_equal(gm_pin(gm, R1 + PAGE, PAGE, 0), 0); /* region 1 pinned: memset there */
+	assert_int_equal(gm_zero(gm, start, len), 0);
+	/* (before anything reads it: a read of a hole in a shared memfd mapping allocates) */
+	assert_int_equal(mincore(gm->regions[0].hva + 4 * PAGE, PAGE, &vec), 0);
+	assert_int_equal(vec & 1, 0);
+	assert_int_equal(gm_read(gm, R0, got, 128 * 1024), 0);
+	for (uint64_t i = 0; i < 128 * 1024; i++)
+		assert_int_equal(got[i], R0 + i >= start && R0 + i < start + len ? 0 : 0xab);
+	assert_int_equal(gm_dirty_fetch_and_clear(gm, 0, bits), 16);
+	assert_int_equal(gm_dirty_fetch_and_clear(gm, 1, bits), 3);
+	assert_int_equal(gm_pin_count(gm, R1 + PAGE), 1);
+	assert_int_equal(gm_unpin(gm, R1 + PAGE, PAGE), 0);
+	assert_int_equal(gm_zero(gm, R2, 1), -EFAULT);
+	assert_int_equal(gm_zero(gm, R1 + 64 * 1024 - 8, 16), -EFAULT); /* runs into the gap */
+	assert_int_equal(gm_read(gm, R1 + 64 * 1024 - 8, got, 8), 0);
+	assert_memory_equal(got, buf, 8);
+	assert_int_equal(gm_zero(gm, GAP, 0), 0);
+	free(buf);
+	free(got);
+}
+
 static void test_destroy_reinit(void **state)
 {
 	(void)state;
@@ -450,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_concurrent),
 		cmocka_unit_test(test_uaddr),
 		cmocka_unit_test_setup_teardown(test_memfd_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero, setup, teardown),
 		cmocka_unit_test(test_destroy_reinit),
 	};
 

@@ -342,22 +342,6 @@ static int parse_aout(const struct guest_memory *gm, const struct mb_header *hdr
 	return 0;
 }
 
-/* Zeroes [gpa, gpa+len) (checked to be RAM before) and marks it dirty. */
-static int gm_zero(struct guest_memory *gm, uint64_t gpa, uint64_t len)
-{
-	while (len) {
-		void *hva;
-		uint64_t n = gm_translate_partial(gm, gpa, len, &hva);
-		if (!n)
-			return -EFAULT;
-		memset(hva, 0, n);
-		gm_mark_dirty(gm, gpa, n);
-		gpa += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int copy_segments(struct guest_memory *gm, const uint8_t *b, const struct mb_image *im)
 {
 	for (unsigned i = 0; i < im->nseg; i++) {
