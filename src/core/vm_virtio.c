@@ -23,8 +23,6 @@
 #include "util/log.h"
 #include "virtio/mmio.h"
 
-const uint8_t vm_virtio_irqs[VM_VIRTIO_MAX] = { 5, 6, 7, 10, 11, 12, 14, 15 };
-
 struct vm_virtio_dev {
 	struct vm *vm;
 	struct virtio_device vdev;
@@ -182,8 +180,7 @@ static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
 	if (!d)
 		return -ENOMEM;
 	d->vm = vm;
-	d->base = VM_VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
-	d->irq = vm_virtio_irqs[i];
+	vm_virtio_slot(&vm->cfg.virtio, i, &d->base, &d->irq); /* i < cfg->n: always there */
 	d->irqfd = -1;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		d->kickfd[q] = -1;
@@ -269,13 +266,4 @@ void vm_virtio_exit(struct vm *vm)
 	free(vv->cmdline);
 	free(vv);
 	vm->virtio = NULL;
-}
-
-bool vm_virtio_slot(const struct vm *vm, unsigned i, uint64_t *base, unsigned *irq)
-{
-	if (i >= vm->cfg.virtio.n || i >= VM_VIRTIO_MAX)
-		return false;
-	*base = VM_VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
-	*irq = vm_virtio_irqs[i];
-	return true;
 }

@@ -27,8 +27,6 @@
 #define VM_VIRTIO_MMIO_BASE 0xd0000000ull
 #define VM_VIRTIO_MAX       8
 
-extern const uint8_t vm_virtio_irqs[VM_VIRTIO_MAX];
-
 enum vm_virtio_kind { VM_VIRTIO_RNG, VM_VIRTIO_BLK, VM_VIRTIO_NET, VM_VIRTIO_VSOCK };
 
 /* One device as the user asked for it. Strings point into argv. */
@@ -59,7 +57,24 @@ int vm_virtio_parse(struct vm_virtio_config *cfg, const char *kind, char *arg);
 int vm_virtio_init(struct vm *vm);
 void vm_virtio_exit(struct vm *vm);
 
-/* Where device i of vm lives (for the ACPI tables); false when there is no device i. */
-bool vm_virtio_slot(const struct vm *vm, unsigned i, uint64_t *base, unsigned *irq);
+/* The GSI of slot i (< VM_VIRTIO_MAX). */
+static inline unsigned vm_virtio_irq(unsigned i)
+{
+	static const uint8_t irqs[VM_VIRTIO_MAX] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+
+	return irqs[i % VM_VIRTIO_MAX];
+}
+
+/* Where device i of cfg lives (the ACPI tables use it; header-only so that they need not
+ * link the devices); false when there is no device i. */
+static inline bool vm_virtio_slot(const struct vm_virtio_config *cfg, unsigned i,
+				  uint64_t *base, unsigned *irq)
+{
+	if (i >= cfg->n || i >= VM_VIRTIO_MAX)
+		return false;
+	*base = VM_VIRTIO_MMIO_BASE + (uint64_t)i * 0x1000;
+	*irq = vm_virtio_irq(i);
+	return true;
+}
 
 #endif

@@ -28,7 +28,7 @@ sum8() { od -An -v -tu1 -N "$2" "$1" | tr -s ' ' '\n' | awk 'NF{s+=$1} END{print
 
 for n in 1 8 300; do
 	d=$TMP/$n; mkdir -p "$d"
-	if ! "$DUMP" "$n" "$d" com1 pci >"$d/dump.log" 2>&1; then
+	if ! "$DUMP" "$n" "$d" com1 pci virtio >"$d/dump.log" 2>&1; then
 		fail "$n CPUs: acpi-dump ($(cat "$d/dump.log"))"; continue
 	fi
 	ok=1
@@ -72,6 +72,11 @@ for n in 1 8 300; do
 	   grep -q 'EisaId ("PNP0A03")' "$d/dsdt.dsl"; then
 		pass "$n CPUs: DSDT has \\_S5, COM1 and PCI0"
 	else fail "$n CPUs: DSDT content"; fi
+	if [ "$(grep -c 'Name (_HID, "LNRO0005")' "$d/dsdt.dsl")" = 8 ] &&
+	   grep -A3 "Memory32Fixed (ReadWrite" "$d/dsdt.dsl" | grep -q "0xD0007000" &&
+	   grep -q "IRQNoFlags ()" "$d/dsdt.dsl" && grep -q "{15}" "$d/dsdt.dsl"; then
+		pass "$n CPUs: DSDT has the 8 virtio-mmio slots (LNRO0005, 0xD0000000.., IRQ 5..15)"
+	else fail "$n CPUs: DSDT virtio-mmio devices"; fi
 	mkdir -p "$d/re" && cp "$d/dsdt.dsl" "$d/re/"
 	if (cd "$d/re" && iasl dsdt.dsl) >"$d/re.log" 2>&1 && cmp -s -i 36 "$d/re/dsdt.aml" "$d/dsdt.dat"; then
 		pass "$n CPUs: DSDT recompiled by iasl gives the same AML"

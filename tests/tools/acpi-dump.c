@@ -1,7 +1,9 @@
 /* acpi-dump: build vireo's ACPI tables for N CPUs and write each one to DIR/<sig>.dat, so
  * that tests/integration/acpi_iasl.sh can disassemble them with iasl.
- * Usage: acpi-dump NCPUS DIR [com1] [pci] */
+ * Usage: acpi-dump NCPUS DIR [com1] [pci] [virtio] */
 #include "arch/x86/acpi.h"
+#include "core/vm_virtio.h"
+#include "virtio/mmio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ int main(int argc, char **argv)
 	int r = 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: acpi-dump NCPUS DIR [com1] [pci]\n");
+		fprintf(stderr, "usage: acpi-dump NCPUS DIR [com1] [pci] [virtio]\n");
 		return 2;
 	}
 	cfg.ncpus = (unsigned int)strtoul(argv[1], NULL, 0);
@@ -42,6 +44,14 @@ int main(int argc, char **argv)
 			cfg.dsdt_flags |= ACPI_DSDT_COM1;
 		else if (!strcmp(argv[i], "pci"))
 			cfg.dsdt_flags |= ACPI_DSDT_PCI;
+		else if (!strcmp(argv[i], "virtio")) /* vireo run's 8 virtio-mmio slots */
+			for (; cfg.n_virtio_mmio < VM_VIRTIO_MAX; cfg.n_virtio_mmio++) {
+				unsigned int k = cfg.n_virtio_mmio;
+
+				cfg.virtio_mmio[k].base = (uint32_t)(VM_VIRTIO_MMIO_BASE + k * VIRTIO_MMIO_SIZE);
+				cfg.virtio_mmio[k].size = VIRTIO_MMIO_SIZE;
+				cfg.virtio_mmio[k].irq = (uint8_t)vm_virtio_irq(k);
+			}
 	}
 	cfg.pci_mmio32_base = 0xc0000000;
 	cfg.pci_mmio32_size = 0x3ec00000;

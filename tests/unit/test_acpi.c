@@ -230,6 +230,31 @@ static void test_bad_config(void **state)
 	assert_int_equal(acpi_build(&cfg, buf, 4096, BASE, &t), -ENOSPC);
 }
 
+/* virtio-mmio DSDT entries: only windows below 4 GiB, ISA IRQs, at most 8; a good one is
+ * there as a LNRO0005 device with its Memory32Fixed window. */
+static void test_virtio_mmio_entries(void **state)
+{
+	struct acpi_config cfg = { .ncpus = 1, .n_virtio_mmio = 1,
+				   .virtio_mmio = { { 0xd0000000u, 0x1000, 5 } } };
+	static const uint8_t mem32[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xd0,
+					 0x00, 0x10, 0x00, 0x00 };
+	struct acpi_tables t;
+
+	(void)state;
+	assert_int_equal(acpi_build(&cfg, buf, ACPI_DEFAULT_SIZE, BASE, &t), 0);
+	assert_non_null(memmem(buf + (t.dsdt - BASE), t.dsdt_len, "LNRO0005", 8));
+	assert_non_null(memmem(buf + (t.dsdt - BASE), t.dsdt_len, mem32, sizeof(mem32)));
+	cfg.virtio_mmio[0].irq = 16;
+	assert_int_equal(acpi_build(&cfg, buf, ACPI_DEFAULT_SIZE, BASE, &t), -EINVAL);
+	cfg.virtio_mmio[0] = (typeof(cfg.virtio_mmio[0])){ 0xfffff000u, 0x2000, 5 }; /* wraps */
+	assert_int_equal(acpi_build(&cfg, buf, ACPI_DEFAULT_SIZE, BASE, &t), -EINVAL);
+	cfg.virtio_mmio[0] = (typeof(cfg.virtio_mmio[0])){ 0xd0000000u, 0, 5 };
+	assert_int_equal(acpi_build(&cfg, buf, ACPI_DEFAULT_SIZE, BASE, &t), -EINVAL);
+	cfg.virtio_mmio[0].size = 0x1000;
+	cfg.n_virtio_mmio = ACPI_MAX_VIRTIO_MMIO + 1;
+	assert_int_equal(acpi_build(&cfg, buf, ACPI_DEFAULT_SIZE, BASE, &t), -EINVAL);
+}
+
 struct events {
 	int poweroff, reset;
 };
@@ -347,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_madt_counts),
 		cmocka_unit_test(test_madt_sparse_ids),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_virtio_mmio_entries),
 		cmocka_unit_test(test_pm_poweroff),
 		cmocka_unit_test(test_pm_registers),
 		cmocka_unit_test(test_pm_on_bus),

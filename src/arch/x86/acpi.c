@@ -275,6 +275,25 @@ static void dsdt_pci(struct aml *a, const struct acpi_config *cfg)
 	aml_close(a, dev);
 }
 
+/* Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, IRQNoFlags } } */
+static void dsdt_virtio_mmio(struct aml *a, const struct acpi_config *cfg, unsigned int i)
+{
+	char name[5] = { 'V', 'R', (char)('0' + i / 10), (char)('0' + i % 10), 0 };
+	size_t dev = aml_open_device(a, name), buf;
+
+	aml_name(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name(a, "_UID");
+	aml_int(a, i);
+	aml_name(a, "_CRS");
+	buf = aml_open_buffer(a);
+	aml_res_mem32_fixed(a, cfg->virtio_mmio[i].base, cfg->virtio_mmio[i].size);
+	aml_res_irq(a, cfg->virtio_mmio[i].irq);
+	aml_end_tag(a);
+	aml_close(a, buf);
+	aml_close(a, dev);
+}
+
 /* DSDT: \_S5 (so that Linux offers ACPI poweroff), then devices under \_SB. Returns the
  * table length or -errno. */
 static int build_dsdt(uint8_t *t, size_t cap, const struct acpi_config *cfg)
@@ -292,12 +311,14 @@ static int build_dsdt(uint8_t *t, size_t cap, const struct acpi_config *cfg)
 	aml_int(&a, 0);
 	aml_int(&a, 0);
 	aml_close(&a, pkg);
-	if (cfg->dsdt_flags & (ACPI_DSDT_COM1 | ACPI_DSDT_PCI)) {
+	if ((cfg->dsdt_flags & (ACPI_DSDT_COM1 | ACPI_DSDT_PCI)) || cfg->n_virtio_mmio) {
 		sb = aml_open_scope(&a, "_SB");
 		if (cfg->dsdt_flags & ACPI_DSDT_COM1)
 			dsdt_com1(&a);
 		if (cfg->dsdt_flags & ACPI_DSDT_PCI)
 			dsdt_pci(&a, cfg);
+		for (unsigned int i = 0; i < cfg->n_virtio_mmio; i++)
+			dsdt_virtio_mmio(&a, cfg, i);
 		aml_close(&a, sb);
 	}
 	if (a.err)
@@ -344,6 +365,12 @@ static int acpi_check_config(const struct acpi_config *cfg, uint64_t gpa)
 		return -EINVAL;
 	for (unsigned int i = 0; cfg->apic_ids && i < cfg->ncpus; i++)
 		if (cfg->apic_ids[i] == 0xffffffff)
+			return -EINVAL;
+	if (cfg->n_virtio_mmio > ACPI_MAX_VIRTIO_MMIO)
+		return -EINVAL;
+	for (unsigned int i = 0; i < cfg->n_virtio_mmio; i++)
+		if (!cfg->virtio_mmio[i].size || cfg->virtio_mmio[i].irq >= 16 ||
+		    cfg->virtio_mmio[i].base > 0xffffffffu - (cfg->virtio_mmio[i].size - 1))
 			return -EINVAL;
 	return 0;
 }

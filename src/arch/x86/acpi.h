@@ -38,6 +38,8 @@
 #define ACPI_IOAPIC_ADDR	0xfec00000U
 #define ACPI_MAX_XAPIC_ID	254	/* 255 is broadcast: higher IDs need x2APIC entries */
 
+#define ACPI_MAX_VIRTIO_MMIO	8
+
 /* dsdt_flags */
 #define ACPI_DSDT_COM1		(1u << 0)	/* PNP0501 at 0x3f8, IRQ 4 */
 #define ACPI_DSDT_PCI		(1u << 1)	/* PCI0 root bridge (PNP0A03), config via 0xcf8 */
@@ -52,6 +54,10 @@ struct acpi_config {
 	/* PCI windows for ACPI_DSDT_PCI (size 0: left out). */
 	uint32_t pci_mmio32_base, pci_mmio32_size;
 	uint64_t pci_mmio64_base, pci_mmio64_size;
+	/* virtio-mmio devices, each a LNRO0005 device under \_SB (what Linux's virtio_mmio
+	 * matches on ACPI systems) with its window (below 4 GiB) and ISA IRQ (< 16, edge). */
+	unsigned int n_virtio_mmio;	/* 0 .. ACPI_MAX_VIRTIO_MMIO */
+	struct { uint32_t base, size; uint8_t irq; } virtio_mmio[ACPI_MAX_VIRTIO_MMIO];
 };
 
 /* Guest-physical address and length of each table written by acpi_build(). */

@@ -9,6 +9,7 @@
 #include "arch/x86/boot.h"
 #include "core/vm.h"
 #include "util/log.h"
+#include "virtio/mmio.h"
 
 static struct acpi_pm acpi_pm;
 static bool acpi_pm_ready;
@@ -30,8 +31,18 @@ int acpi_dev_init(struct vm *vm)
 {
 	struct acpi_config cfg = { .ncpus = vm->ncpus, .dsdt_flags = ACPI_DSDT_COM1 };
 	struct acpi_tables t;
+	uint64_t base;
+	unsigned irq;
 	uint8_t *buf;
 	int r;
+
+	/* the virtio-mmio devices, for kernels that find them in the DSDT (core/vm_virtio.h) */
+	while (cfg.n_virtio_mmio < ACPI_MAX_VIRTIO_MMIO &&
+	       vm_virtio_slot(&vm->cfg.virtio, cfg.n_virtio_mmio, &base, &irq)) {
+		cfg.virtio_mmio[cfg.n_virtio_mmio].base = (uint32_t)base;
+		cfg.virtio_mmio[cfg.n_virtio_mmio].size = VIRTIO_MMIO_SIZE;
+		cfg.virtio_mmio[cfg.n_virtio_mmio++].irq = (uint8_t)irq;
+	}
 
 	buf = calloc(1, BOOT_ACPI_SIZE);
 	if (!buf)

@@ -303,6 +303,15 @@ void aml_res_irq(struct aml *a, unsigned int irq)
 	aml_le(a, mask, 2);
 }
 
+void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
+{
+	aml_byte(a, 0x86);  /* 32-bit fixed memory range descriptor */
+	aml_le(a, 9, 2);    /* length of the rest */
+	aml_byte(a, 0x01);  /* read-write */
+	aml_le(a, base, 4);
+	aml_le(a, len, 4);
+}
+
 /* Address space descriptors (Word 0x88, DWord 0x87, QWord 0x8A), as a resource producer
  * with fixed minimum and maximum and positive decode. */
 static void aml_res_addr(struct aml *a, uint8_t tag, unsigned int width, uint8_t type,

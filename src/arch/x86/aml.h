@@ -48,6 +48,8 @@ void aml_return(struct aml *a);
 /* Resource-template items (inside a buffer). aml_end_tag() closes a template. */
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len);
 void aml_res_irq(struct aml *a, unsigned int irq);
+/* Memory32Fixed (ReadWrite, base, len): a device's MMIO window below 4 GiB. */
+void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len);
 void aml_res_word_bus(struct aml *a, uint16_t min, uint16_t max);
 void aml_res_word_io(struct aml *a, uint16_t min, uint16_t max);
 void aml_res_dword_mem(struct aml *a, uint32_t min, uint32_t max);
