@@ -30,7 +30,7 @@ struct vm_virtio_dev {
 	uint64_t base;
 	unsigned irq;
 	int irqfd;                        /* -1: KVM_IRQ_LINE pulses instead */
-	int kickfd[VIRTIO_MAX_QUEUES];    /* -1 until first offered */
+	int kickfd[VIRTIO_MAX_QUEUES];    /* one per queue of the device, -1 beyond */
 	bool vdev_ready, mmio_ready, on_bus;
 	char name[48];
 };
@@ -85,11 +85,8 @@ static bool dev_queue_kick(void *opaque, unsigned idx, bool enable)
 		eventfd_read(d->kickfd[idx], &stale); /* non-blocking: no stale kick next time */
 		return false;
 	}
-	if (d->kickfd[idx] < 0) {
-		d->kickfd[idx] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (d->kickfd[idx] < 0)
-			return false;
-	}
+	if (d->kickfd[idx] < 0)
+		return false;
 	if (!virtio_device_set_kick_fd(&d->vdev, idx, d->kickfd[idx]))
 		return false; /* kicks come through QueueNotify exits */
 	ret = ioeventfd(d, idx, true);
@@ -190,6 +187,14 @@ static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
 	if (ret)
 		goto fail;
 	d->vdev_ready = true;
+	/* kick eventfds made now, not at the guest's DRIVER_OK on a vCPU thread */
+	for (unsigned q = 0; q < d->vdev.cls->num_queues; q++) {
+		d->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (d->kickfd[q] < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
 	setup_irqfd(d);
 	ret = virtio_mmio_init(&d->mmio, virtio_device_handle(&d->vdev), &host, d->name);
 	if (ret)
