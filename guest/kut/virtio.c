@@ -10,6 +10,8 @@
  *     pattern ((o * 7 + (o >> 9)) & 0xff at file offset o), a write of 2 sectors at
  *     blk_write=S with (i * 13 + 5) & 0xff (the host checks it; with blk_ro the write must
  *     fail), a read past the end fails, flush, GET_ID = blk_serial (kutdisk);
+ *   - virtio-net (loopback): the MAC in config space = net_mac=0x..., a 60-byte frame sent on
+ *     tx0 comes back on rx0 with a fresh header (num_buffers 1);
  *   - every request completes with its interrupt: InterruptStatus bit 0 and an IOAPIC
  *     interrupt, acknowledged through InterruptACK.
  * Prints "kut virtio: N failures" and exits with N (vireo status (N << 1) | 1).
@@ -70,15 +72,17 @@ struct vring {
 	struct { uint16_t flags, idx; struct { uint32_t id, len; } ring[QSZ]; } used;
 } __attribute__((aligned(4096)));
 
+#define MAX_Q 2
+
 struct vdev {
 	uintptr_t base;
 	unsigned irq, slot;
 	uint32_t id;
-	struct vring *vr;
-	uint16_t last_used;
+	struct vring *vr[MAX_Q];
+	uint16_t last_used[MAX_Q];
 };
 
-static struct vring rings[MMIO_SLOTS];
+static struct vring rings[MMIO_SLOTS][MAX_Q];
 static uint8_t buf[8192] __attribute__((aligned(4096)));
 static uint8_t buf2[8192] __attribute__((aligned(4096)));
 
@@ -150,11 +154,25 @@ static void set_queue_regs(struct vdev *d, uint32_t num, uint64_t desc, uint64_t
 	w32(d, R_DEVICE_HI, (uint32_t)(used >> 32));
 }
 
-/* Reset, features (VERSION_1 plus want_lo of the low word), queue 0, DRIVER_OK. */
-static bool dev_init(struct vdev *d, uint32_t want_lo, uint32_t *offered_lo)
+/* Queue q with its ring, checked ready. */
+static bool queue_setup(struct vdev *d, unsigned q)
+{
+	struct vring *vr = d->vr[q];
+
+	w32(d, R_QSEL, q);
+	memset(vr, 0, sizeof(*vr));
+	d->last_used[q] = 0;
+	set_queue_regs(d, QSZ, (uintptr_t)vr->desc, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
+	w32(d, R_QREADY, 1);
+	return report_ok(r32(d, R_QREADY) == 1, "dev %u: queue %u ready", d->slot, q);
+}
+
+/* Reset, features (VERSION_1 plus want_lo of the low word), queues 0..nq-1, DRIVER_OK.
+ * Queue 0 first meets a size of 3 and a descriptor table outside RAM, both refused. */
+static bool dev_init(struct vdev *d, uint32_t want_lo, uint32_t *offered_lo, unsigned nq)
 {
 	uint64_t ram = fwcfg_read_le(FW_CFG_RAM_SIZE, 8);
-	struct vring *vr = d->vr;
+	struct vring *vr = d->vr[0];
 	uint32_t hi, st;
 
 	w32(d, R_STATUS, 0);
@@ -184,11 +202,9 @@ static bool dev_init(struct vdev *d, uint32_t want_lo, uint32_t *offered_lo)
 	set_queue_regs(d, QSZ, ram + 0x100000, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
 	w32(d, R_QREADY, 1);
 	report(r32(d, R_QREADY) == 0, "dev %u: descriptor table outside RAM refused", d->slot);
-	memset(vr, 0, sizeof(*vr));
-	set_queue_regs(d, QSZ, (uintptr_t)vr->desc, (uintptr_t)&vr->avail, (uintptr_t)&vr->used);
-	w32(d, R_QREADY, 1);
-	if (!report_ok(r32(d, R_QREADY) == 1, "dev %u: queue 0 ready", d->slot))
-		return false;
+	for (unsigned q = 0; q < nq; q++)
+		if (!queue_setup(d, q))
+			return false;
 	w32(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	st = r32(d, R_STATUS);
 	return report_ok(st == (S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK),
@@ -201,14 +217,10 @@ struct seg {
 	bool write;
 };
 
-/* One chain of n segments; returns the used length, or -1 on a timeout. Checks that the
- * completion raised the interrupt (ISR bit 0 and an IOAPIC interrupt) and acknowledges it. */
-static long request(struct vdev *d, const struct seg *s, unsigned n)
+/* Offer one chain of n segments on queue q (one request in flight per queue) and kick. */
+static void submit(struct vdev *d, unsigned q, const struct seg *s, unsigned n)
 {
-	struct vring *vr = d->vr;
-	unsigned irqs = kut_irq_count;
-	uint64_t t0;
-	uint32_t isr;
+	struct vring *vr = d->vr[q];
 
 	for (unsigned i = 0; i < n; i++)
 		vr->desc[i] = (struct vdesc){ (uintptr_t)s[i].p, s[i].len,
@@ -219,21 +231,43 @@ static long request(struct vdev *d, const struct seg *s, unsigned n)
 	barrier();
 	vr->avail.idx++;
 	barrier();
-	w32(d, R_QNOTIFY, 0);
-	t0 = rdtsc();
-	while ((*(volatile uint16_t *)&vr->used.idx == d->last_used ||
-		kut_irq_count == irqs) && rdtsc() - t0 < TIMEOUT)
+	w32(d, R_QNOTIFY, q);
+}
+
+/* Wait for queue q's next used entry; returns its length, or -1 on a timeout. Checks that
+ * an interrupt arrived since irqs was read (ISR bit 0 and an IOAPIC interrupt) and
+ * acknowledges it; with irqs == NO_IRQ_CHECK (an interrupt already acknowledged may have
+ * covered this entry too) it only waits. */
+#define NO_IRQ_CHECK (~0u)
+static long wait_used(struct vdev *d, unsigned q, unsigned irqs)
+{
+	struct vring *vr = d->vr[q];
+	volatile uint16_t *used_idx = &vr->used.idx;
+	uint64_t t0 = rdtsc();
+	uint32_t isr;
+
+	while ((*used_idx == d->last_used[q] || kut_irq_count == irqs) && rdtsc() - t0 < TIMEOUT)
 		cpu_relax();
-	if (*(volatile uint16_t *)&vr->used.idx == d->last_used) {
-		report(false, "dev %u: request completed", d->slot);
+	if (*used_idx == d->last_used[q]) {
+		report(false, "dev %u: queue %u: request completed", d->slot, q);
 		return -1;
 	}
+	if (irqs == NO_IRQ_CHECK)
+		return vr->used.ring[d->last_used[q]++ % QSZ].len;
 	isr = r32(d, R_ISR);
 	report(kut_irq_count != irqs && (isr & 1),
 	       "dev %u: completion interrupt (IRQ %u, InterruptStatus 0x%x)", d->slot, d->irq, isr);
 	w32(d, R_IACK, isr);
 	report((r32(d, R_ISR) & 1) == 0, "dev %u: InterruptACK clears the status", d->slot);
-	return vr->used.ring[d->last_used++ % QSZ].len;
+	return vr->used.ring[d->last_used[q]++ % QSZ].len;
+}
+
+static long request(struct vdev *d, const struct seg *s, unsigned n)
+{
+	unsigned irqs = kut_irq_count;
+
+	submit(d, 0, s, n);
+	return wait_used(d, 0, irqs);
 }
 
 static bool all_zero(const uint8_t *p, unsigned n)
@@ -251,7 +285,7 @@ static void test_rng(struct vdev *d)
 
 	memset(buf, 0, 64);
 	memset(buf2, 0, 64);
-	if (!dev_init(d, 0, &feat))
+	if (!dev_init(d, 0, &feat, 1))
 		return;
 	report(request(d, &a, 1) == 64 && !all_zero(buf, 64), "rng: 64 random bytes");
 	report(request(d, &b, 1) == 64 && memcmp(buf, buf2, 64), "rng: the next 64 differ");
@@ -295,7 +329,7 @@ static void test_blk(struct vdev *d)
 	uint32_t feat;
 	long st;
 
-	if (!dev_init(d, 1u << 5 /* RO */ | 1u << 9 /* FLUSH */, &feat))
+	if (!dev_init(d, 1u << 5 /* RO */ | 1u << 9 /* FLUSH */, &feat, 1))
 		return;
 	cap = r32(d, R_CONFIG) | (uint64_t)r32(d, R_CONFIG + 4) << 32;
 	report(cap == want, "blk: capacity %lu sectors (want %lu)", (unsigned long)cap,
@@ -329,6 +363,42 @@ static void test_blk(struct vdev *d)
 	       (const char *)buf, st);
 }
 
+/* virtio-net in loopback: a frame sent on tx0 comes back on rx0 behind a fresh header; the
+ * MAC in the config space is the one given on vireo's command line (net_mac=0x...). */
+static void test_net(struct vdev *d)
+{
+	uint64_t want_mac = (uint64_t)cmdline_num("net_mac", 0), mac = 0;
+	struct seg rx = { buf, 2048, true }, tx = { buf2, 12 + 60, false };
+	uint32_t feat;
+	unsigned irqs;
+	long rlen, tlen;
+
+	if (!dev_init(d, 1u << 5 /* MAC */, &feat, 2))
+		return;
+	for (unsigned i = 0; i < 6; i++)
+		mac = mac << 8 | *(volatile uint8_t *)(d->base + R_CONFIG + i);
+	report(mac == want_mac, "net: config MAC 0x%lx (want 0x%lx)", (unsigned long)mac,
+	       (unsigned long)want_mac);
+	memset(buf, 0xee, 2048);
+	memset(buf2, 0, 12);
+	memset(buf2 + 12, 0xff, 6);                       /* broadcast */
+	for (unsigned i = 0; i < 6; i++)
+		buf2[18 + i] = (uint8_t)(mac >> (40 - 8 * i)); /* from us */
+	buf2[24] = 0x88;                                  /* local experimental ethertype */
+	buf2[25] = 0xb5;
+	for (unsigned i = 26; i < 72; i++)
+		buf2[i] = (uint8_t)(i * 3);
+	irqs = kut_irq_count;
+	submit(d, 0, &rx, 1);
+	submit(d, 1, &tx, 1);
+	tlen = wait_used(d, 1, irqs);
+	rlen = wait_used(d, 0, NO_IRQ_CHECK); /* one interrupt may cover both */
+	report(tlen >= 0 && rlen == 12 + 60 && !memcmp(buf + 12, buf2 + 12, 60) &&
+	       buf[10] == 1 && buf[11] == 0,
+	       "net: 60-byte frame looped back tx -> rx (rx used %ld, num_buffers %u)", rlen,
+	       buf[10] | buf[11] << 8);
+}
+
 int main(void)
 {
 	static struct vdev devs[MMIO_SLOTS];
@@ -345,7 +415,8 @@ int main(void)
 		if (r32(d, R_MAGIC) != 0x74726976u)
 			continue;
 		d->id = r32(d, R_DEVICE_ID);
-		d->vr = &rings[s];
+		d->vr[0] = &rings[s][0];
+		d->vr[1] = &rings[s][1];
 		long irq = cmdline_irq(d->base);
 		report(r32(d, R_VERSION) == 2 && irq > 0 && irq < 24,
 		       "slot %u: virtio-mmio version %u, device id %u, IRQ %ld", s,
@@ -364,6 +435,8 @@ int main(void)
 			test_rng(&devs[i]);
 		else if (devs[i].id == 2)
 			test_blk(&devs[i]);
+		else if (devs[i].id == 1)
+			test_net(&devs[i]);
 		else
 			report_skip("slot %u: device id %u", devs[i].slot, devs[i].id);
 	}

@@ -6,6 +6,7 @@
 #               pattern, a 2-sector write checked on the host afterwards (the rest of the file
 #               unchanged), read past the end refused, flush, GET_ID; every completion with its
 #               interrupt (irqfd -> IOAPIC) and InterruptStatus acknowledged
+#   net         loopback: config MAC, a frame sent on tx0 comes back on rx0
 #   readonly    the write fails in the guest and the file stays byte-identical
 # Without KVM only the option checks run (they happen before /dev/kvm is opened).
 set -uo pipefail
@@ -78,7 +79,8 @@ guest_ok() {
 for cc in gcc clang; do
   cp "$TMP/orig.img" "$TMP/disk.img"
   run rw-$cc "$KUT/$cc/virtio.elf" --rng --disk path="$TMP/disk.img",serial=kutdisk \
-    --cmdline "devices=2 blk_sectors=$SECTORS blk_write=16"
+    --net loopback,mac=52:54:00:12:34:56 \
+    --cmdline "devices=3 blk_sectors=$SECTORS blk_write=16 net_mac=0x525400123456"
   guest_ok rw-$cc
   if python3 - "$TMP/orig.img" "$TMP/disk.img" <<'EOF'
 import sys
