@@ -12,6 +12,9 @@
  *     fail), a read past the end fails, flush, GET_ID = blk_serial (kutdisk);
  *   - virtio-net (loopback): the MAC in config space = net_mac=0x..., a 60-byte frame sent on
  *     tx0 comes back on rx0 with a fresh header (num_buffers 1);
+ *   - virtio-vsock: guest CID in config space = vsock_cid=N; a connection to host port
+ *     vsock_port=P (the host test listens at UDS_P and answers in upper case): REQUEST ->
+ *     RESPONSE, a message out, its answer back, SHUTDOWN -> RST;
  *   - every request completes with its interrupt: InterruptStatus bit 0 and an IOAPIC
  *     interrupt, acknowledged through InterruptACK.
  * Prints "kut virtio: N failures" and exits with N (vireo status (N << 1) | 1).
@@ -399,6 +402,86 @@ static void test_net(struct vdev *d)
 	       buf[10] | buf[11] << 8);
 }
 
+struct vsock_hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+enum { VS_REQUEST = 1, VS_RESPONSE, VS_RST, VS_SHUTDOWN, VS_RW, VS_CREDIT_UPDATE };
+#define VS_LOCAL_PORT 1234u
+static const char vs_msg[] = "hello from kut over vsock";
+
+static struct vsock_hdr vs_tx;
+
+/* Send a packet of op (with payload p of len bytes) to the host port. */
+static bool vsock_send(struct vdev *d, uint64_t cid, uint32_t port, uint16_t op, uint32_t flags,
+		       const void *p, uint32_t len)
+{
+	struct seg sg[2] = { { &vs_tx, sizeof(vs_tx), false }, { (void *)(uintptr_t)p, len, false } };
+
+	vs_tx = (struct vsock_hdr){ .src_cid = cid, .dst_cid = 2, .src_port = VS_LOCAL_PORT,
+				    .dst_port = port, .len = len, .type = 1, .op = op,
+				    .flags = flags, .buf_alloc = 65536, .fwd_cnt = 0 };
+	submit(d, 1, sg, len ? 2 : 1);
+	return wait_used(d, 1, NO_IRQ_CHECK) >= 0;
+}
+
+/* The next packet on rx0 (the buffer in buf is offered again afterwards); its op, or -1. */
+static long vsock_recv(struct vdev *d, struct vsock_hdr *h, uint8_t *data, uint32_t cap)
+{
+	struct seg rx = { buf, 4096, true };
+	long n = wait_used(d, 0, NO_IRQ_CHECK);
+
+	if (n < (long)sizeof(*h))
+		return -1;
+	memcpy(h, buf, sizeof(*h));
+	if (h->len > cap || sizeof(*h) + h->len > (unsigned long)n)
+		return -1;
+	memcpy(data, buf + sizeof(*h), h->len);
+	submit(d, 0, &rx, 1);
+	return h->op;
+}
+
+static void test_vsock(struct vdev *d)
+{
+	uint64_t cid = (uint64_t)cmdline_num("vsock_cid", 0), got_cid;
+	uint32_t port = (uint32_t)cmdline_num("vsock_port", 5000), feat, n = 0;
+	struct seg rx = { buf, 4096, true };
+	struct vsock_hdr h;
+	char answer[64] = { 0 };
+	long op;
+
+	if (!dev_init(d, 0, &feat, 2))
+		return;
+	got_cid = r32(d, R_CONFIG) | (uint64_t)r32(d, R_CONFIG + 4) << 32;
+	report(got_cid == cid, "vsock: guest CID %lu (want %lu)", (unsigned long)got_cid,
+	       (unsigned long)cid);
+	submit(d, 0, &rx, 1);
+	if (!vsock_send(d, cid, port, VS_REQUEST, 0, NULL, 0))
+		return;
+	op = vsock_recv(d, &h, (uint8_t *)answer, sizeof(answer) - 1);
+	if (!report_ok(op == VS_RESPONSE && h.src_port == port && h.dst_port == VS_LOCAL_PORT,
+		       "vsock: connected to host port %u (op %ld)", port, op))
+		return;
+	vsock_send(d, cid, port, VS_RW, 0, vs_msg, sizeof(vs_msg) - 1);
+	while (n < sizeof(vs_msg) - 1) {
+		op = vsock_recv(d, &h, (uint8_t *)answer + n, sizeof(answer) - 1 - n);
+		if (op == VS_RW)
+			n += h.len;
+		else if (op != VS_CREDIT_UPDATE && op != VS_CREDIT_UPDATE + 1)
+			break;
+	}
+	report(n == sizeof(vs_msg) - 1 && !memcmp(answer, "HELLO FROM KUT OVER VSOCK", n),
+	       "vsock: the host answered '%s'", answer);
+	vsock_send(d, cid, port, VS_SHUTDOWN, 3, NULL, 0);
+	do
+		op = vsock_recv(d, &h, (uint8_t *)answer, sizeof(answer) - 1);
+	while (op == VS_CREDIT_UPDATE || op == VS_RW || op == VS_SHUTDOWN);
+	report(op == VS_RST, "vsock: SHUTDOWN answered with RST (op %ld)", op);
+}
+
 int main(void)
 {
 	static struct vdev devs[MMIO_SLOTS];
@@ -437,6 +520,8 @@ int main(void)
 			test_blk(&devs[i]);
 		else if (devs[i].id == 1)
 			test_net(&devs[i]);
+		else if (devs[i].id == 19)
+			test_vsock(&devs[i]);
 		else
 			report_skip("slot %u: device id %u", devs[i].slot, devs[i].id);
 	}

@@ -7,6 +7,8 @@
 #               unchanged), read past the end refused, flush, GET_ID; every completion with its
 #               interrupt (irqfd -> IOAPIC) and InterruptStatus acknowledged
 #   net         loopback: config MAC, a frame sent on tx0 comes back on rx0
+#   vsock       guest CID; a guest connection to a host Unix-socket listener (UDS_5000):
+#               a message there, the answer back, SHUTDOWN -> RST; the host checks the bytes
 #   readonly    the write fails in the guest and the file stays byte-identical
 # Without KVM only the option checks run (they happen before /dev/kvm is opened).
 set -uo pipefail
@@ -92,6 +94,29 @@ sys.exit(0 if len(a) == len(b) and b[s:s + 1024] == w and a[:s] == b[:s] and
 EOF
   then pass "rw-$cc: the guest's write is on the host file at sector 16, nothing else changed"
   else fail "rw-$cc: host file content after the guest's write"; fi
+
+  # vsock: the guest connects to host port 5000 (a listener at UDS_5000 answering in upper
+  # case), sends a line, reads the answer, shuts down; the host side checks what it got.
+  rm -f "$TMP/vs.sock" "$TMP/vs.sock_5000" "$TMP/vs.got"
+  timeout 60 python3 - "$TMP/vs.sock_5000" "$TMP/vs.got" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); s.settimeout(50)
+c, _ = s.accept(); c.settimeout(50); got = b''
+while True:
+    x = c.recv(4096)
+    if not x: break
+    got += x; c.sendall(x.upper())
+open(sys.argv[2], 'wb').write(got)
+EOF
+  srv=$!
+  for _ in $(seq 50); do [ -S "$TMP/vs.sock_5000" ] && break; sleep 0.1; done
+  run vsock-$cc "$KUT/$cc/virtio.elf" --vsock cid=7,socket="$TMP/vs.sock" \
+    --cmdline "devices=1 vsock_cid=7 vsock_port=5000"
+  guest_ok vsock-$cc
+  wait $srv
+  if [ "$(cat "$TMP/vs.got" 2>/dev/null)" = "hello from kut over vsock" ]; then
+    pass "vsock-$cc: the host peer got the guest's message"
+  else fail "vsock-$cc: host peer got '$(cat "$TMP/vs.got" 2>/dev/null)'"; fi
 
   cp "$TMP/orig.img" "$TMP/ro.img"
   run ro-$cc "$KUT/$cc/virtio.elf" --disk path="$TMP/ro.img",readonly=on,serial=kutdisk \
