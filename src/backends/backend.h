@@ -11,6 +11,7 @@
 struct backend_opts {
 	const char *socket;
 	bool client;
+	int seccomp;          /* enum sandbox_mode: --seccomp on|off|log */
 	unsigned queues;      /* 0: the kind's default (net: queue pairs) */
 	unsigned queue_size;  /* 0: the kind's default */
 	/* blk */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vhost-user/vu_server.h"
 
@@ -71,9 +72,12 @@ static void usage_kind(FILE *f, const struct backend_kind *k)
 		   "  --socket PATH      the vhost-user Unix socket (required)\n"
 		   "  --client           connect to PATH (the front-end listens) instead of listening;\n"
 		   "                     reconnects every second after a disconnect\n"
+		   "  --seccomp MODE     syscall filter once the socket is up: on (default: a\n"
+		   "                     syscall outside the %s allowlist kills the backend), log\n"
+		   "                     (allowed, logged by the kernel's audit), off\n"
 		   "  -v, --verbose      log more (twice: debug)\n"
 		   "  -h, --help         this text\n",
-		   k->name, k->summary);
+		   k->name, k->summary, k->name);
 	if (k->help)
 		fprintf(f, "%s options:\n%s", k->name, k->help);
 }
@@ -103,6 +107,18 @@ static int parse_args(const struct backend_kind *k, int argc, char **argv,
 			verbose++;
 		} else if (!strcmp(a, "--client")) {
 			o->client = true;
+		} else if (!strcmp(a, "--seccomp")) {
+			enum sandbox_mode m;
+
+			if (!v)
+				goto missing;
+			if (sandbox_parse_mode(v, &m)) {
+				fprintf(stderr, "vireo backend %s: --seccomp %s: not on, off or log\n",
+					k->name, v);
+				return 2;
+			}
+			o->seccomp = m;
+			i++;
 		} else if (!strcmp(a, "--socket")) {
 			if (!v)
 				goto missing;
@@ -198,7 +214,7 @@ static void run_loop(struct backend_loop *l, const struct backend_opts *o)
 
 int cmd_backend(int argc, char **argv)
 {
-	struct backend_opts o = { .queues = 0, .queue_size = 0 };
+	struct backend_opts o = { .seccomp = SANDBOX_ON };
 	struct backend_loop l = { .epfd = -1 };
 	struct guest_memory gm;
 	struct virtio_device vdev;
@@ -249,8 +265,15 @@ int cmd_backend(int argc, char **argv)
 		fprintf(stderr, "vireo backend %s: %s: %s\n", k->name, o.socket, strerror(-rc));
 		goto out_srv;
 	}
-	pr_info("backend %s: serving on %s (%s mode)", k->name, o.socket,
-		o.client ? "client" : "server");
+	/* Everything that needs broad access is done: device created, socket listening. */
+	rc = sandbox_install(sandbox_profile_find(k->name), o.seccomp);
+	if (rc) {
+		fprintf(stderr, "vireo backend %s: cannot install the seccomp filter: %s\n",
+			k->name, strerror(-rc));
+		goto out_srv;
+	}
+	pr_info("backend %s: serving on %s (%s mode, seccomp %s)", k->name, o.socket,
+		o.client ? "client" : "server", sandbox_mode_name(o.seccomp));
 	run_loop(&l, &o);
 	pr_info("backend %s: exiting", k->name);
 	if (k->report)

@@ -17,6 +17,7 @@
 #include "core/cmd_run.h"
 #include "core/devices.h"
 #include "core/vm.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
@@ -43,6 +44,9 @@ static void run_usage(FILE *f)
 "                          a virtio-net device on tap NAME, or looping back\n"
 "      --vsock cid=N,socket=PATH\n"
 "                          a virtio-vsock device, host side on Unix socket PATH\n"
+"      --seccomp MODE      syscall filter from the first KVM_RUN on: on (default: a\n"
+"                          syscall outside the VMM's allowlist kills vireo), log\n"
+"                          (allowed, logged by the kernel's audit), off\n"
 "      --kernel-unpack HOW host: vireo unpacks an LZ4 bzImage itself and loads its\n"
 "                          vmlinux; guest: the kernel's decompressor does; auto\n"
 "                          (default): host where KVM emulates guest kernel code (PVM)\n"
@@ -102,7 +106,7 @@ static int parse_cpus(const char *s, unsigned *out)
 /* Fill cfg from argv. Returns 0, 1 for --help (exit 0), or -EINVAL (message printed). */
 int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_CONSOLE = 256, OPT_TIMING, OPT_UNPACK, OPT_VIRTIO };
+	enum { OPT_CONSOLE = 256, OPT_TIMING, OPT_UNPACK, OPT_VIRTIO, OPT_SECCOMP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -116,6 +120,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 		{ "disk", required_argument, NULL, OPT_VIRTIO },
 		{ "net", required_argument, NULL, OPT_VIRTIO },
 		{ "vsock", required_argument, NULL, OPT_VIRTIO },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -125,6 +130,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	cfg->mem_size = DEFAULT_MEM;
 	cfg->cmdline = DEFAULT_CMDLINE;
 	cfg->console = "stdio";
+	cfg->seccomp = SANDBOX_ON;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "k:i:p:c:m:h", opts, &idx)) != -1) {
@@ -150,6 +156,16 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 				return -EINVAL;
 			}
 			break;
+		case OPT_SECCOMP: {
+			enum sandbox_mode m;
+
+			if (sandbox_parse_mode(optarg, &m)) {
+				pr_err("--seccomp %s: not on, off or log", optarg);
+				return -EINVAL;
+			}
+			cfg->seccomp = m;
+			break;
+		}
 		case 'h': return 1;
 		case 'c':
 			if (parse_cpus(optarg, &cfg->ncpus)) {

@@ -20,36 +20,41 @@
 #define VCPU_KICK_SIGNAL SIGUSR1
 #define VCPU_STACK_SIZE  (256 * 1024)
 
-/* The start gate: every vCPU exists before any runs (the boot vCPU's SIPIs must find them),
- * and vcpus_start() returns only once all threads are past creation. */
+/* The start gate: every vCPU exists before any runs (the boot vCPU's SIPIs must find them).
+ * vcpus_start() returns once all threads are past creation and waiting here; the guest runs
+ * after vcpus_release() (in between, vm_run() installs the seccomp filter). */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready;
-	unsigned total;
-	bool aborted;
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false };
+	bool open;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
 
 static void gate_arrive_and_wait(void)
 {
 	pthread_mutex_lock(&gate.lock);
 	gate.ready++;
 	pthread_cond_broadcast(&gate.cond);
-	while (gate.ready < gate.total && !gate.aborted)
+	while (!gate.open)
 		pthread_cond_wait(&gate.cond, &gate.lock);
 	pthread_mutex_unlock(&gate.lock);
 }
 
-/* Main thread: started threads are past creation; with abort, let them through now. */
-static void gate_wait_started(unsigned started, bool abort)
+/* Main thread: wait until the started threads are past creation. */
+static void gate_wait_started(unsigned started)
 {
 	pthread_mutex_lock(&gate.lock);
-	if (abort) {
-		gate.aborted = true;
-		pthread_cond_broadcast(&gate.cond);
-	}
 	while (gate.ready < started)
 		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+void vcpus_release(struct vm *vm)
+{
+	(void)vm;
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
 	pthread_mutex_unlock(&gate.lock);
 }
 
@@ -244,8 +249,7 @@ int vcpus_start(struct vm *vm)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	gate.ready = 0;
-	gate.total = vm->ncpus;
-	gate.aborted = false;
+	gate.open = false;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, VCPU_STACK_SIZE);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -265,7 +269,7 @@ int vcpus_start(struct vm *vm)
 	pthread_attr_destroy(&attr);
 	if (ret)
 		vm_request_exit(vm, VM_EXIT_USAGE);
-	gate_wait_started(started, ret != 0);
+	gate_wait_started(started);
 	return ret;
 }
 
@@ -273,6 +277,7 @@ void vcpus_stop(struct vm *vm)
 {
 	if (!vm->vcpus)
 		return;
+	vcpus_release(vm); /* threads still at the gate see the exit request and end */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 

@@ -18,6 +18,7 @@
 #include <linux/kvm.h>
 
 #include "core/vcpu.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 
 #define KVM_TSS_ADDR      0xfffbd000ull
@@ -353,10 +354,26 @@ static void vm_main_loop(struct vm *vm)
 	}
 }
 
+/* The vCPUs are set up and waiting; what the guest may make vireo do from now on is covered
+ * by the VMM's syscall allowlist (sandbox/seccomp_profiles.c). */
+static int vm_sandbox(struct vm *vm)
+{
+	int ret = sandbox_install(SANDBOX_VMM, vm->cfg.seccomp);
+
+	if (ret) {
+		pr_err("cannot install the seccomp filter: %s", strerror(-ret));
+		vm_request_exit(vm, VM_EXIT_USAGE);
+	}
+	return ret;
+}
+
 int vm_run(struct vm *vm)
 {
 	int ret = vcpus_start(vm);
 
+	if (!ret && !vm_exiting(vm))
+		ret = vm_sandbox(vm);
+	vcpus_release(vm);
 	if (!ret)
 		vm_main_loop(vm);
 	vcpus_stop(vm);

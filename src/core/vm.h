@@ -52,6 +52,7 @@ struct vm_config {
 	const char *console;     /* "stdio", "none" or a file path */
 	bool timing;             /* print set-up / boot timings */
 	int unpack;              /* VM_UNPACK_*: who decompresses a bzImage payload */
+	int seccomp;             /* enum sandbox_mode (--seccomp on|off|log; 0 = on) */
 	uint64_t t_start_ns;     /* vm_now_ns() when the command started */
 	struct vm_virtio_config virtio; /* --rng, --disk, --net, --vsock (core/vm_virtio.h) */
 };

@@ -1,0 +1,83 @@
+/* Seccomp filters: a syscall allowlist per vireo process kind ("profile"), installed once the
+ * set-up that needs broad access is over (files opened, VM created, socket listening) and
+ * before the guest runs or the first front-end is served.
+ *
+ * Usage:
+ *   enum sandbox_mode m;
+ *   if (sandbox_parse_mode(optarg, &m)) -> bad --seccomp value
+ *   ... open everything ...
+ *   rc = sandbox_install(SANDBOX_BACKEND_BLK, m);   // 0 or -errno; OFF installs nothing
+ *
+ * The filter applies to every thread of the process (SECCOMP_FILTER_FLAG_TSYNC) and to
+ * threads created later. A syscall outside the profile kills the whole process (SIGSYS,
+ * SCMP_ACT_KILL_PROCESS, logged by the kernel's audit as type=1326 with syscall=N); in log
+ * mode it is allowed and logged the same way, which is how a missing entry is found
+ * (`dmesg | grep type=1326`, or ausearch). The tables are in sandbox/seccomp_profiles.c. */
+#ifndef VIREO_SANDBOX_SECCOMP_H
+#define VIREO_SANDBOX_SECCOMP_H
+
+#include <stdint.h>
+
+enum sandbox_mode {
+	SANDBOX_ON,   /* the default: a forbidden syscall kills the process */
+	SANDBOX_OFF,  /* no filter */
+	SANDBOX_LOG,  /* forbidden syscalls are allowed and logged by the kernel */
+};
+
+enum sandbox_profile {
+	SANDBOX_VMM,            /* `vireo run` once the vCPUs are set up */
+	SANDBOX_BACKEND_RNG,    /* `vireo backend KIND` once its socket listens */
+	SANDBOX_BACKEND_BLK,
+	SANDBOX_BACKEND_NET,
+	SANDBOX_BACKEND_VSOCK,
+	SANDBOX_NPROFILES,
+};
+
+/* "on", "off", "log" -> *m. 0, or -EINVAL for anything else. */
+int sandbox_parse_mode(const char *s, enum sandbox_mode *m);
+const char *sandbox_mode_name(enum sandbox_mode m);
+
+/* "vmm", "rng", "blk", "net", "vsock" -> the profile, or -ENOENT. */
+int sandbox_profile_find(const char *name);
+const char *sandbox_profile_name(enum sandbox_profile p);
+
+/* Install profile p's filter on every thread of the process (nothing for SANDBOX_OFF).
+ * 0 or -errno (-EINVAL for a bad profile; libseccomp's error otherwise). Irreversible. */
+int sandbox_install(enum sandbox_profile p, enum sandbox_mode m);
+
+/* --- the tables (seccomp_profiles.c), for the engine and the tests ---------------------- */
+
+/* One condition on a syscall argument: (arg[argno] & mask) == value. With self_pid the value
+ * is the calling process's id, taken when the filter is installed. */
+struct sandbox_cond {
+	uint8_t argno;
+	uint8_t self_pid;
+	uint64_t mask;
+	uint64_t value;
+};
+
+/* Allow syscall nr when all conditions hold (rules for one syscall are alternatives), or,
+ * with errno_ret != 0, fail it with that errno instead of killing. */
+struct sandbox_rule {
+	int nr;
+	int errno_ret;
+	unsigned ncond;
+	struct sandbox_cond cond[2];
+};
+
+struct sandbox_group {
+	const char *name;
+	const struct sandbox_rule *rules;
+	unsigned nrules;
+};
+
+#define SANDBOX_MAX_GROUPS 4
+
+struct sandbox_profile_def {
+	const char *name;
+	const struct sandbox_group *groups[SANDBOX_MAX_GROUPS]; /* NULL-terminated */
+};
+
+extern const struct sandbox_profile_def sandbox_profiles[SANDBOX_NPROFILES];
+
+#endif
