@@ -266,7 +266,7 @@ int cmd_backend(int argc, char **argv)
 		goto out_srv;
 	}
 	/* Everything that needs broad access is done: device created, socket listening. */
-	rc = sandbox_install(sandbox_profile_find(k->name), o.seccomp);
+	rc = sandbox_install(sandbox_profile_find(k->name), 0, o.seccomp);
 	if (rc) {
 		fprintf(stderr, "vireo backend %s: cannot install the seccomp filter: %s\n",
 			k->name, strerror(-rc));

@@ -358,7 +358,16 @@ static void vm_main_loop(struct vm *vm)
  * by the VMM's syscall allowlist (sandbox/seccomp_profiles.c). */
 static int vm_sandbox(struct vm *vm)
 {
-	int ret = sandbox_install(SANDBOX_VMM, vm->cfg.seccomp);
+	static const unsigned dev_groups[] = {
+		[VM_VIRTIO_RNG] = SANDBOX_DEV_RNG, [VM_VIRTIO_BLK] = SANDBOX_DEV_BLK,
+		[VM_VIRTIO_NET] = SANDBOX_DEV_NET, [VM_VIRTIO_VSOCK] = SANDBOX_DEV_VSOCK,
+	};
+	unsigned devices = 0;
+	int ret;
+
+	for (unsigned i = 0; i < vm->cfg.virtio.n; i++)
+		devices |= dev_groups[vm->cfg.virtio.dev[i].kind];
+	ret = sandbox_install(SANDBOX_VMM, devices, vm->cfg.seccomp);
 
 	if (ret) {
 		pr_err("cannot install the seccomp filter: %s", strerror(-ret));

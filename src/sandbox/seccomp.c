@@ -62,39 +62,48 @@ static int add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *r, pid_t sel
 	return seccomp_rule_add_array(ctx, action, r->nr, r->ncond, cmp);
 }
 
-/* Build profile p's filter in ctx. 0 or -errno (naming the rule that failed). */
-static int build(scmp_filter_ctx ctx, const struct sandbox_profile_def *p)
+static int add_group(scmp_filter_ctx ctx, const char *profile, const struct sandbox_group *grp,
+		     pid_t self)
 {
-	pid_t self = getpid();
+	for (unsigned i = 0; i < grp->nrules; i++) {
+		int rc = add_rule(ctx, &grp->rules[i], self);
 
-	for (unsigned g = 0; g < SANDBOX_MAX_GROUPS && p->groups[g]; g++) {
-		const struct sandbox_group *grp = p->groups[g];
+		if (rc) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
+								     grp->rules[i].nr);
 
-		for (unsigned i = 0; i < grp->nrules; i++) {
-			int rc = add_rule(ctx, &grp->rules[i], self);
-
-			if (rc) {
-				char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
-									     grp->rules[i].nr);
-
-				pr_err("seccomp: profile %s, group %s: rule for %s: %s", p->name,
-				       grp->name, name ? name : "?", strerror(-rc));
-				free(name);
-				return rc;
-			}
+			pr_err("seccomp: profile %s, group %s: rule for %s: %s", profile, grp->name,
+			       name ? name : "?", strerror(-rc));
+			free(name);
+			return rc;
 		}
 	}
 	return 0;
 }
 
-int sandbox_install(enum sandbox_profile p, enum sandbox_mode m)
+/* Build profile p's filter, with the device groups in devices, in ctx. 0 or -errno. */
+static int build(scmp_filter_ctx ctx, const struct sandbox_profile_def *p, unsigned devices)
+{
+	pid_t self = getpid();
+	int rc = 0;
+
+	for (unsigned g = 0; !rc && g < SANDBOX_MAX_GROUPS && p->groups[g]; g++)
+		rc = add_group(ctx, p->name, p->groups[g], self);
+	for (unsigned b = 0; !rc && b < 4; b++)
+		if (devices & (1u << b))
+			rc = add_group(ctx, p->name, sandbox_device_groups[b], self);
+	return rc;
+}
+
+int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode m)
 {
 	scmp_filter_ctx ctx;
 	int rc;
 
 	if (m == SANDBOX_OFF)
 		return 0;
-	if ((unsigned)p >= SANDBOX_NPROFILES || (m != SANDBOX_ON && m != SANDBOX_LOG))
+	if ((unsigned)p >= SANDBOX_NPROFILES || (m != SANDBOX_ON && m != SANDBOX_LOG) ||
+	    (devices & ~(unsigned)SANDBOX_DEV_ALL))
 		return -EINVAL;
 	ctx = seccomp_init(m == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
@@ -105,12 +114,12 @@ int sandbox_install(enum sandbox_profile p, enum sandbox_mode m)
 	if (!rc && m == SANDBOX_LOG)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
 	if (!rc)
-		rc = build(ctx, &sandbox_profiles[p]);
+		rc = build(ctx, &sandbox_profiles[p], devices);
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (!rc)
-		pr_debug("seccomp: profile %s installed (%s)", sandbox_profiles[p].name,
-			 sandbox_mode_name(m));
+		pr_debug("seccomp: profile %s (devices %#x) installed (%s)",
+			 sandbox_profiles[p].name, devices, sandbox_mode_name(m));
 	return rc > 0 ? -ESRCH : rc; /* TSYNC failure may come back as a thread id */
 }

@@ -6,7 +6,9 @@
  *   enum sandbox_mode m;
  *   if (sandbox_parse_mode(optarg, &m)) -> bad --seccomp value
  *   ... open everything ...
- *   rc = sandbox_install(SANDBOX_BACKEND_BLK, m);   // 0 or -errno; OFF installs nothing
+ *   rc = sandbox_install(SANDBOX_BACKEND_BLK, 0, m);   // 0 or -errno; OFF installs nothing
+ *   rc = sandbox_install(SANDBOX_VMM, SANDBOX_DEV_BLK | SANDBOX_DEV_RNG, m);
+ *                      // vireo run with in-process devices: their syscalls are added
  *
  * The filter applies to every thread of the process (SECCOMP_FILTER_FLAG_TSYNC) and to
  * threads created later. A syscall outside the profile kills the whole process (SIGSYS,
@@ -33,6 +35,16 @@ enum sandbox_profile {
 	SANDBOX_NPROFILES,
 };
 
+/* Device groups added to a profile (in-process virtio devices of `vireo run`; a backend's
+ * profile already holds its device's group). */
+enum {
+	SANDBOX_DEV_RNG = 1u << 0,    /* getrandom */
+	SANDBOX_DEV_BLK = 1u << 1,    /* io_uring */
+	SANDBOX_DEV_NET = 1u << 2,    /* tap queue and offload ioctls */
+	SANDBOX_DEV_VSOCK = 1u << 3,  /* Unix sockets to and from host peers */
+	SANDBOX_DEV_ALL = 0xf,
+};
+
 /* "on", "off", "log" -> *m. 0, or -EINVAL for anything else. */
 int sandbox_parse_mode(const char *s, enum sandbox_mode *m);
 const char *sandbox_mode_name(enum sandbox_mode m);
@@ -41,9 +53,10 @@ const char *sandbox_mode_name(enum sandbox_mode m);
 int sandbox_profile_find(const char *name);
 const char *sandbox_profile_name(enum sandbox_profile p);
 
-/* Install profile p's filter on every thread of the process (nothing for SANDBOX_OFF).
- * 0 or -errno (-EINVAL for a bad profile; libseccomp's error otherwise). Irreversible. */
-int sandbox_install(enum sandbox_profile p, enum sandbox_mode m);
+/* Install profile p's filter, plus the groups of the SANDBOX_DEV_* bits in devices, on every
+ * thread of the process (nothing for SANDBOX_OFF). 0 or -errno (-EINVAL for a bad profile
+ * or device bit; libseccomp's error otherwise). Irreversible. */
+int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode m);
 
 /* --- the tables (seccomp_profiles.c), for the engine and the tests ---------------------- */
 
@@ -79,5 +92,7 @@ struct sandbox_profile_def {
 };
 
 extern const struct sandbox_profile_def sandbox_profiles[SANDBOX_NPROFILES];
+/* The group of each SANDBOX_DEV_* bit, by bit number. */
+extern const struct sandbox_group *const sandbox_device_groups[4];
 
 #endif

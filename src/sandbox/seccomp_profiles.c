@@ -100,6 +100,9 @@ static const struct sandbox_rule vmm_rules[] = {
 	ALLOW_IOCTL(KVM_TRANSLATE),
 	/* the serial console gives the terminal its saved mode back at exit (tcsetattr) */
 	ALLOW_IOCTL(TCSETS), ALLOW_IOCTL(TCSETSW), ALLOW_IOCTL(TCSETSF),
+	/* virtio-mmio devices (core/vm_virtio.c): kick ioeventfds come and go with DRIVER_OK
+	 * and reset, irqfds are deassigned at exit */
+	ALLOW_IOCTL(KVM_IOEVENTFD), ALLOW_IOCTL(KVM_IRQFD),
 };
 
 /* ---- `vireo backend`: the vhost-user server, in both modes ------------------------------ */
@@ -136,19 +139,30 @@ static const struct sandbox_rule rng_rules[] = {
 	ALLOW(getrandom),
 };
 
+/* ---- vsock: host peers on Unix sockets (also in vhost_user_rules for the backend) -------- */
+static const struct sandbox_rule vsock_rules[] = {
+	ALLOW(accept4),                        /* host clients on the UDS listener */
+	ALLOW_IF(socket, 0, LOW32, AF_UNIX), ALLOW(connect), /* guest connects: UDS_<port> */
+	ALLOW(sendmsg), ALLOW(sendto), ALLOW(recvfrom),      /* data, CONNECT/OK lines */
+	ALLOW(shutdown),                       /* half-closes */
+	ALLOW(unlink),                         /* the listener's socket file, at exit */
+};
+
 static const struct sandbox_group base = GROUP("base", base_rules);
 static const struct sandbox_group vmm = GROUP("vmm", vmm_rules);
 static const struct sandbox_group vhost_user = GROUP("vhost-user", vhost_user_rules);
 static const struct sandbox_group blk = GROUP("blk", blk_rules);
 static const struct sandbox_group net = GROUP("net", net_rules);
 static const struct sandbox_group rng = GROUP("rng", rng_rules);
+static const struct sandbox_group vsock = GROUP("vsock", vsock_rules);
 
-/* vsock needs nothing beyond vhost-user's: AF_UNIX connect() to UDS_<port>, accept4() on
- * the host listener, shutdown() for half-closes. */
+const struct sandbox_group *const sandbox_device_groups[4] = { &rng, &blk, &net, &vsock };
+
+/* `vireo run` adds the groups of its in-process devices when it installs (vm.c). */
 const struct sandbox_profile_def sandbox_profiles[SANDBOX_NPROFILES] = {
 	[SANDBOX_VMM] = { "vmm", { &base, &vmm } },
 	[SANDBOX_BACKEND_RNG] = { "rng", { &base, &vhost_user, &rng } },
 	[SANDBOX_BACKEND_BLK] = { "blk", { &base, &vhost_user, &blk } },
 	[SANDBOX_BACKEND_NET] = { "net", { &base, &vhost_user, &net } },
-	[SANDBOX_BACKEND_VSOCK] = { "vsock", { &base, &vhost_user } },
+	[SANDBOX_BACKEND_VSOCK] = { "vsock", { &base, &vhost_user, &vsock } },
 };

@@ -30,6 +30,7 @@
 
 static int pfd[2];
 static pid_t parent_pid;
+static unsigned devs; /* SANDBOX_DEV_* groups the next child adds to its profile */
 
 /* Something the profile allows, after the install: the byte reaches the parent. */
 static void mark(char c)
@@ -61,7 +62,7 @@ static struct outcome run_child_pre(enum sandbox_profile p, enum sandbox_mode m,
 		close(pfd[0]);
 		if (pre)
 			pre();
-		if (sandbox_install(p, m))
+		if (sandbox_install(p, devs, m))
 			_exit(CHILD_INSTALL_FAILED);
 		fn();
 		_exit(CHILD_SURVIVED);
@@ -169,6 +170,14 @@ static void do_kvm_ioctls(void)
 	mark('x');
 }
 
+static void do_getrandom(void)
+{
+	char b[8];
+
+	mark('a');
+	mark(syscall(SYS_getrandom, b, sizeof(b), 0) == (long)sizeof(b) ? 'r' : 'e');
+}
+
 static void *thread_mark(void *arg)
 {
 	mark(*(char *)arg);
@@ -254,7 +263,8 @@ static void test_profile_names(void **state)
 		assert_string_equal(sandbox_profile_name(p), backends[i]);
 	}
 	assert_int_equal(sandbox_profile_find("fs"), -ENOENT);
-	assert_int_equal(sandbox_install(SANDBOX_NPROFILES, SANDBOX_ON), -EINVAL);
+	assert_int_equal(sandbox_install(SANDBOX_NPROFILES, 0, SANDBOX_ON), -EINVAL);
+	assert_int_equal(sandbox_install(SANDBOX_VMM, 1u << 4, SANDBOX_ON), -EINVAL);
 }
 
 /* Every profile: the filter installs, and execve, ptrace, fork, executable memory and
@@ -310,6 +320,30 @@ static void test_vmm_ioctls(void **state)
 	assert_killed_by_sigsys(&o);
 	/* a backend has no business with KVM at all */
 	o = run_child(SANDBOX_BACKEND_BLK, SANDBOX_ON, do_kvm_ioctls);
+	assert_string_equal(o.marks, "");
+	assert_killed_by_sigsys(&o);
+}
+
+/* vireo run with in-process devices: each device's group adds its syscalls, and only those. */
+static void test_vmm_device_groups(void **state)
+{
+	struct outcome o;
+
+	(void)state;
+	devs = SANDBOX_DEV_RNG;
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_getrandom);
+	assert_string_equal(o.marks, "ar");
+	assert_exited_ok(&o);
+	devs = SANDBOX_DEV_BLK | SANDBOX_DEV_NET;
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_getrandom);
+	assert_string_equal(o.marks, "a");
+	assert_killed_by_sigsys(&o);
+	devs = SANDBOX_DEV_VSOCK;
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_socket_inet);
+	assert_string_equal(o.marks, "u");
+	assert_killed_by_sigsys(&o);
+	devs = 0;
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_socket_inet);
 	assert_string_equal(o.marks, "");
 	assert_killed_by_sigsys(&o);
 }
@@ -373,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_open_refused),
 		cmocka_unit_test(test_backend_sockets),
 		cmocka_unit_test(test_vmm_ioctls),
+		cmocka_unit_test(test_vmm_device_groups),
 		cmocka_unit_test(test_threads_allowed),
 		cmocka_unit_test(test_existing_threads_filtered),
 		cmocka_unit_test(test_log_mode_does_not_kill),
