@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "memory/guest_memory.h"
@@ -341,6 +342,56 @@ int gm_zero(struct guest_memory *gm, uint64_t gpa, uint64_t len)
 		zero_in_region(gm, r, gpa, n);
 		gm_mark_dirty(gm, gpa, n);
 		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* sendfile() from fd into r's memfd at the offset of gpa: the kernel copies page-cache pages
+ * into the memfd without mapping either side here. Returns bytes copied (short on error). */
+static uint64_t load_by_sendfile(const struct gm_region *r, uint64_t gpa, int fd, uint64_t off,
+				 uint64_t len)
+{
+	off_t in = (off_t)off;
+	uint64_t done = 0;
+
+	if (!r->owns || r->fd < 0 || (r->flags & GM_REGION_FILE_BACKED) ||
+	    lseek(r->fd, (off_t)(r->fd_offset + (gpa - r->gpa)), SEEK_SET) < 0)
+		return 0;
+	while (done < len) {
+		ssize_t n = sendfile(r->fd, fd, &in, len - done);
+
+		if (n <= 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+int gm_load_fd(struct guest_memory *gm, uint64_t gpa, int fd, uint64_t off, uint64_t len)
+{
+	int ret = check_range(gm, gpa, len, true);
+
+	if (ret)
+		return ret;
+	while (len) {
+		const struct gm_region *r = gm_find_region(gm, gpa);
+		uint64_t n = r->size - (gpa - r->gpa), done;
+
+		if (n > len)
+			n = len;
+		done = load_by_sendfile(r, gpa, fd, off, n);
+		while (done < n) { /* not a memfd, or sendfile refused: read into the mapping */
+			ssize_t got = pread(fd, r->hva + (gpa - r->gpa) + done, n - done,
+					    (off_t)(off + done));
+
+			if (got <= 0)
+				return got < 0 ? -errno : -EIO;
+			done += got;
+		}
+		gm_mark_dirty(gm, gpa, n);
+		gpa += n;
+		off += n;
 		len -= n;
 	}
 	return 0;

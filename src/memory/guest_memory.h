@@ -111,6 +111,11 @@ int gm_write(struct guest_memory *gm, uint64_t gpa, const void *buf, size_t len)
  * whole pages of vireo's own never-pinned memfd regions are given back (hole punch) instead
  * of written: free on RAM nothing touched yet, as when a loader clears a kernel's BSS. */
 int gm_zero(struct guest_memory *gm, uint64_t gpa, uint64_t len);
+/* (addition) Copy len bytes of file fd from offset off into [gpa, gpa+len) (same checks as
+ * gm_write, marks dirty): into vireo's memfd regions by sendfile(), which copies in the
+ * kernel without faulting the pages into this process, elsewhere by pread(). 0, -EFAULT, -EIO
+ * when the file ends early, or pread's -errno. fd's own offset is not used. */
+int gm_load_fd(struct guest_memory *gm, uint64_t gpa, int fd, uint64_t off, uint64_t len);
 
 /* Dirty tracking of device writes. Unmapped parts of the range are ignored. */
 void gm_mark_dirty(struct guest_memory *gm, uint64_t gpa, uint64_t len);

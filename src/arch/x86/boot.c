@@ -294,8 +294,6 @@ static int load_initrd(struct vm *vm, const struct bz_info *bi, uint64_t kernel_
 {
 	const char *path = vm->cfg.initrd;
 	struct stat st;
-	uint8_t *dst;
-	uint64_t done = 0;
 	int fd, ret = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -311,23 +309,9 @@ static int load_initrd(struct vm *vm, const struct bz_info *bi, uint64_t kernel_
 		goto out;
 	}
 	*size = st.st_size;
-	gm_prefault(vm, *addr, *size);
-	dst = gm_translate(&vm->mem, *addr, *size);
-	if (!dst) {
-		ret = -EFAULT;
-		goto out;
-	}
-	while (done < *size) {
-		ssize_t r = read(fd, dst + done, *size - done);
-
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			pr_err("initrd %s: read failed", path);
-			goto out;
-		}
-		done += r;
-	}
-	gm_mark_dirty(&vm->mem, *addr, *size);
+	ret = gm_load_fd(&vm->mem, *addr, fd, 0, *size);
+	if (ret)
+		pr_err("initrd %s: read failed: %s", path, strerror(-ret));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -400,6 +384,25 @@ int linux_boot_finish(struct vm *vm, const void *hdr_img, const struct bz_info *
 	return 0;
 }
 
+/* The protected-mode kernel into guest RAM: from the file by gm_load_fd() (a copy in the
+ * kernel, about twice as fast here as populating the pages and copying from the mapping),
+ * or from the mapping img when the file cannot be reopened as it was mapped. */
+static int bz_copy_kernel(struct vm *vm, const void *img, size_t len, const struct bz_info *bi)
+{
+	int fd = open(vm->cfg.kernel, O_RDONLY | O_CLOEXEC), ret = -1;
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == len)
+		ret = gm_load_fd(&vm->mem, bi->load_addr, fd, bi->kernel_off, bi->kernel_size);
+	if (fd >= 0)
+		close(fd);
+	if (!ret)
+		return 0;
+	gm_prefault(vm, bi->load_addr, bi->kernel_size);
+	return gm_write(&vm->mem, bi->load_addr, (const uint8_t *)img + bi->kernel_off,
+			bi->kernel_size);
+}
+
 static int bz_load(struct vm *vm, const void *img, size_t len, struct boot_entry *entry)
 {
 	struct bz_info bi;
@@ -421,9 +424,7 @@ static int bz_load(struct vm *vm, const void *img, size_t len, struct boot_entry
 		       vm->cfg.kernel, (unsigned long long)((bi.load_addr + bi.init_size) >> 20) + 1);
 		return -ENOSPC;
 	}
-	gm_prefault(vm, bi.load_addr, bi.kernel_size);
-	ret = gm_write(&vm->mem, bi.load_addr, (const uint8_t *)img + bi.kernel_off,
-		       bi.kernel_size);
+	ret = bz_copy_kernel(vm, img, len, &bi);
 	if (ret)
 		return ret;
 	return linux_boot_finish(vm, img, &bi, bi.load_addr + bi.init_size,
