@@ -21,14 +21,15 @@
 #define VCPU_STACK_SIZE  (256 * 1024)
 
 /* The start gate: every vCPU exists before any runs (the boot vCPU's SIPIs must find them).
- * vcpus_start() returns once all threads are past creation and waiting here; the guest runs
- * after vcpus_release() (in between, vm_run() installs the seccomp filter). */
+ * vcpus_wait_created() returns once all threads are past creation and waiting here; the
+ * guest runs after vcpus_release() (in between, vm_run() installs the seccomp filter). */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready;
+	unsigned started;
 	bool open;
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false };
 
 static void gate_arrive_and_wait(void)
 {
@@ -41,10 +42,11 @@ static void gate_arrive_and_wait(void)
 }
 
 /* Main thread: wait until the started threads are past creation. */
-static void gate_wait_started(unsigned started)
+void vcpus_wait_created(struct vm *vm)
 {
+	(void)vm;
 	pthread_mutex_lock(&gate.lock);
-	while (gate.ready < started)
+	while (gate.ready < gate.started)
 		pthread_cond_wait(&gate.cond, &gate.lock);
 	pthread_mutex_unlock(&gate.lock);
 }
@@ -249,6 +251,7 @@ int vcpus_start(struct vm *vm)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	gate.ready = 0;
+	gate.started = 0;
 	gate.open = false;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, VCPU_STACK_SIZE);
@@ -265,11 +268,13 @@ int vcpus_start(struct vm *vm)
 		}
 		v->thread_started = true;
 		started++;
+		pthread_mutex_lock(&gate.lock);
+		gate.started = started;
+		pthread_mutex_unlock(&gate.lock);
 	}
 	pthread_attr_destroy(&attr);
 	if (ret)
 		vm_request_exit(vm, VM_EXIT_USAGE);
-	gate_wait_started(started);
 	return ret;
 }
 

@@ -21,10 +21,12 @@ struct vcpu {
 	bool thread_started;
 };
 
-/* Start the vCPU threads; the boot vCPU starts in the state *vm->entry. Returns once every
- * started thread has created and set up its vCPU (or failed: vm_exiting() then); they wait
- * for vcpus_release() before the first KVM_RUN. 0 or -errno. */
+/* Start the vCPU threads; the boot vCPU starts in the state *vm->entry. Each creates and sets
+ * up its vCPU, then waits for vcpus_release() before the first KVM_RUN. 0 or -errno. */
 int vcpus_start(struct vm *vm);
+/* Wait until every started thread has created and set up its vCPU (or failed: vm_exiting()
+ * then). */
+void vcpus_wait_created(struct vm *vm);
 /* Let the vCPU threads run (or, when an exit was requested, end). */
 void vcpus_release(struct vm *vm);
 /* Kick every vCPU out of KVM_RUN and join the threads (after vm_request_exit). */

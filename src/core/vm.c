@@ -354,34 +354,43 @@ static void vm_main_loop(struct vm *vm)
 	}
 }
 
-/* The vCPUs are set up and waiting; what the guest may make vireo do from now on is covered
- * by the VMM's syscall allowlist (sandbox/seccomp_profiles.c). */
-static int vm_sandbox(struct vm *vm)
+/* The seccomp filter for this VM's process: the VMM profile plus the groups of its virtio
+ * devices. Built while the vCPUs are being set up; loaded once they are all waiting at the
+ * start gate, so what the guest may make vireo do from then on is covered by the allowlist
+ * (sandbox/seccomp_profiles.c). */
+static int vm_sandbox_prepare(struct vm *vm, struct sandbox_filter *f)
 {
 	static const unsigned dev_groups[] = {
 		[VM_VIRTIO_RNG] = SANDBOX_DEV_RNG, [VM_VIRTIO_BLK] = SANDBOX_DEV_BLK,
 		[VM_VIRTIO_NET] = SANDBOX_DEV_NET, [VM_VIRTIO_VSOCK] = SANDBOX_DEV_VSOCK,
 	};
 	unsigned devices = 0;
-	int ret;
 
 	for (unsigned i = 0; i < vm->cfg.virtio.n; i++)
 		devices |= dev_groups[vm->cfg.virtio.dev[i].kind];
-	ret = sandbox_install(SANDBOX_VMM, devices, vm->cfg.seccomp);
-
-	if (ret) {
-		pr_err("cannot install the seccomp filter: %s", strerror(-ret));
-		vm_request_exit(vm, VM_EXIT_USAGE);
-	}
-	return ret;
+	return sandbox_prepare(f, SANDBOX_VMM, devices, vm->cfg.seccomp);
 }
 
 int vm_run(struct vm *vm)
 {
+	struct sandbox_filter filter;
 	int ret = vcpus_start(vm);
+	int sret = vm_sandbox_prepare(vm, &filter);
 
-	if (!ret && !vm_exiting(vm))
-		ret = vm_sandbox(vm);
+	if (vm->cfg.seccomp != SANDBOX_OFF)
+		vm_timing(vm, "seccomp filter built");
+	vcpus_wait_created(vm);
+	vm_timing(vm, "vCPUs ready");
+	if (!ret && !vm_exiting(vm)) {
+		if (!sret)
+			sret = sandbox_load(&filter);
+		if (sret) {
+			pr_err("cannot install the seccomp filter: %s", strerror(-sret));
+			vm_request_exit(vm, VM_EXIT_USAGE);
+			ret = sret;
+		}
+	}
+	sandbox_filter_free(&filter);
 	vcpus_release(vm);
 	if (!ret)
 		vm_main_loop(vm);

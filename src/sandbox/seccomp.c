@@ -1,11 +1,17 @@
 /* Seccomp filter installation with libseccomp (see seccomp.h): turns a profile's rule tables
- * into one BPF filter and loads it on all threads at once (TSYNC). */
+ * into one BPF program (sandbox_prepare) and loads it on all threads at once (sandbox_load,
+ * SECCOMP_FILTER_FLAG_TSYNC). */
 #include "sandbox/seccomp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -95,11 +101,39 @@ static int build(scmp_filter_ctx ctx, const struct sandbox_profile_def *p, unsig
 	return rc;
 }
 
-int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode m)
+/* libseccomp generates the BPF program into a memfd; it is read back so that loading it later
+ * is one system call (vireo run prepares while its vCPUs are set up). */
+static int export_bpf(scmp_filter_ctx ctx, struct sandbox_filter *f)
+{
+	int fd = memfd_create("vireo-seccomp", MFD_CLOEXEC), rc;
+	off_t len;
+
+	if (fd < 0)
+		return -errno;
+	rc = seccomp_export_bpf(ctx, fd);
+	len = rc ? 0 : lseek(fd, 0, SEEK_CUR);
+	if (!rc && (len <= 0 || len % sizeof(struct sock_filter) ||
+		    len / sizeof(struct sock_filter) > BPF_MAXINSNS))
+		rc = -EINVAL;
+	if (!rc) {
+		f->insns = malloc((size_t)len);
+		f->len = (unsigned short)(len / sizeof(struct sock_filter));
+		if (!f->insns)
+			rc = -ENOMEM;
+		else if (pread(fd, f->insns, (size_t)len, 0) != len)
+			rc = -EIO;
+	}
+	close(fd);
+	return rc;
+}
+
+int sandbox_prepare(struct sandbox_filter *f, enum sandbox_profile p, unsigned devices,
+		    enum sandbox_mode m)
 {
 	scmp_filter_ctx ctx;
 	int rc;
 
+	*f = (struct sandbox_filter){ .mode = m, .profile = p, .devices = devices };
 	if (m == SANDBOX_OFF)
 		return 0;
 	if ((unsigned)p >= SANDBOX_NPROFILES || (m != SANDBOX_ON && m != SANDBOX_LOG) ||
@@ -108,18 +142,58 @@ int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode 
 	ctx = seccomp_init(m == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
 		return -ENOMEM;
-	/* Every thread now, and (inherited) every thread created later. */
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-	/* log mode also logs the calls refused with an errno (open) */
-	if (!rc && m == SANDBOX_LOG)
-		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+	/* a binary tree over syscall numbers: KVM_RUN and the I/O calls need not walk a list */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (!rc)
 		rc = build(ctx, &sandbox_profiles[p], devices);
 	if (!rc)
-		rc = seccomp_load(ctx);
+		rc = export_bpf(ctx, f);
 	seccomp_release(ctx);
+	if (rc)
+		sandbox_filter_free(f);
+	return rc;
+}
+
+int sandbox_load(struct sandbox_filter *f)
+{
+	struct sock_fprog prog = { .len = f->len, .filter = f->insns };
+	/* every thread now, and (inherited) every thread created later; log mode also logs
+	 * the calls refused with an errno (open) */
+	unsigned flags = SECCOMP_FILTER_FLAG_TSYNC |
+			 (f->mode == SANDBOX_LOG ? SECCOMP_FILTER_FLAG_LOG : 0);
+	long r;
+
+	if (f->mode == SANDBOX_OFF)
+		return 0;
+	if (!f->insns)
+		return -EINVAL;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (r > 0)
+		return -ESRCH; /* thread r could not be synchronized */
+	if (r < 0)
+		return -errno;
+	pr_debug("seccomp: profile %s (devices %#x) installed (%s), %u instructions",
+		 sandbox_profiles[f->profile].name, f->devices, sandbox_mode_name(f->mode), f->len);
+	sandbox_filter_free(f);
+	return 0;
+}
+
+void sandbox_filter_free(struct sandbox_filter *f)
+{
+	free(f->insns);
+	f->insns = NULL;
+	f->len = 0;
+}
+
+int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode m)
+{
+	struct sandbox_filter f;
+	int rc = sandbox_prepare(&f, p, devices, m);
+
 	if (!rc)
-		pr_debug("seccomp: profile %s (devices %#x) installed (%s)",
-			 sandbox_profiles[p].name, devices, sandbox_mode_name(m));
-	return rc > 0 ? -ESRCH : rc; /* TSYNC failure may come back as a thread id */
+		rc = sandbox_load(&f);
+	sandbox_filter_free(&f);
+	return rc;
 }

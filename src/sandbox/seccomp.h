@@ -58,6 +58,22 @@ const char *sandbox_profile_name(enum sandbox_profile p);
  * or device bit; libseccomp's error otherwise). Irreversible. */
 int sandbox_install(enum sandbox_profile p, unsigned devices, enum sandbox_mode m);
 
+/* The same in two steps, so that the BPF generation can overlap other set-up: prepare builds
+ * the program (allocates; any thread, nothing installed), load installs it on every thread and
+ * frees it. sandbox_filter_free() drops a prepared filter that will not be loaded. */
+struct sock_filter;
+struct sandbox_filter {
+	struct sock_filter *insns;
+	unsigned short len;
+	enum sandbox_mode mode;
+	enum sandbox_profile profile;
+	unsigned devices;
+};
+int sandbox_prepare(struct sandbox_filter *f, enum sandbox_profile p, unsigned devices,
+		    enum sandbox_mode m);
+int sandbox_load(struct sandbox_filter *f);
+void sandbox_filter_free(struct sandbox_filter *f);
+
 /* --- the tables (seccomp_profiles.c), for the engine and the tests ---------------------- */
 
 /* One condition on a syscall argument: (arg[argno] & mask) == value. With self_pid the value

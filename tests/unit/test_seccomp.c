@@ -388,6 +388,26 @@ static void test_log_mode_does_not_kill(void **state)
 	assert_killed_by_sigsys(&o);
 }
 
+/* A prepared filter does nothing until it is loaded; dropping it installs nothing. */
+static void prepare_and_drop(void)
+{
+	struct sandbox_filter f;
+
+	if (sandbox_prepare(&f, SANDBOX_BACKEND_RNG, 0, SANDBOX_ON) || !f.insns || !f.len)
+		_exit(94);
+	sandbox_filter_free(&f);
+}
+
+static void test_prepare_without_load(void **state)
+{
+	struct outcome o;
+
+	(void)state;
+	o = run_child_pre(SANDBOX_BACKEND_RNG, SANDBOX_OFF, prepare_and_drop, do_socket_inet);
+	assert_string_equal(o.marks, "ux");
+	assert_exited_ok(&o);
+}
+
 static void test_off_installs_nothing(void **state)
 {
 	struct outcome o;
@@ -411,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_threads_allowed),
 		cmocka_unit_test(test_existing_threads_filtered),
 		cmocka_unit_test(test_log_mode_does_not_kill),
+		cmocka_unit_test(test_prepare_without_load),
 		cmocka_unit_test(test_off_installs_nothing),
 	};
 
