@@ -364,6 +364,21 @@ static void test_blk(struct vdev *d)
 	st = blk_io(d, 8, 0, buf, 20);
 	report(st == 0 && !memcmp(buf, "kutdisk", 8), "blk: GET_ID '%s' (status %ld)",
 	       (const char *)buf, st);
+
+	/* Reset with a request in flight (the device thread may be mid-I/O), then start over. */
+	struct seg s[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
+			    { &blk_status, 1, true } };
+	blk_hdr = (struct blk_req){ 0, 0, 8 };
+	submit(d, 0, s, 3);
+	w32(d, R_STATUS, 0);
+	report(r32(d, R_STATUS) == 0 && r32(d, R_ISR) == 0 && r32(d, R_QREADY) == 0,
+	       "blk: reset with a request in flight");
+	w32(d, R_IACK, 3);
+	if (!dev_init(d, 0, &feat, 1))
+		return;
+	st = blk_io(d, 0, 8, buf, 4096);
+	report(st == 0 && pattern_ok(buf, 8 * 512, 4096), "blk: read after the reset (status %ld)",
+	       st);
 }
 
 /* virtio-net in loopback: a frame sent on tx0 comes back on rx0 behind a fresh header; the

@@ -13,6 +13,12 @@
 
 #include "util/log.h"
 
+/* Feature bits this transport cannot carry, hidden from the driver whatever the device
+ * offers: NOTIFICATION_DATA (QueueNotify would hold more than a queue index), RING_RESET
+ * and ADMIN_VQ (registers this virtio-mmio does not have). */
+#define MMIO_UNSUPPORTED_FEATURES ((1ull << VIRTIO_F_NOTIFICATION_DATA) | (1ull << 40) | \
+				   (1ull << 41))
+
 #define REFUSED_LOUD 16 /* refusals logged as warnings; later ones only at debug level */
 
 static void refuse(struct virtio_mmio *vm, const char *fmt, ...)
@@ -112,7 +118,7 @@ static void transport_reset(struct virtio_mmio *vm)
 
 static uint32_t read_features(struct virtio_mmio *vm)
 {
-	uint64_t f = ops(vm)->get_features(vm->dev.dev);
+	uint64_t f = ops(vm)->get_features(vm->dev.dev) & ~MMIO_UNSUPPORTED_FEATURES;
 
 	switch (vm->device_features_sel) {
 	case 0: return (uint32_t)f;
@@ -268,9 +274,16 @@ static void write_status(struct virtio_mmio *vm, uint32_t v)
 		return;
 	}
 	old = dev_status(vm);
-	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK) &&
-	    o->set_features(vm->dev.dev, vm->driver_features))
-		refuse(vm, "driver features 0x%llx", (unsigned long long)vm->driver_features);
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		if (vm->driver_features & MMIO_UNSUPPORTED_FEATURES) {
+			refuse(vm, "driver features 0x%llx (not offered by the transport)",
+			       (unsigned long long)vm->driver_features);
+			v &= ~VIRTIO_STATUS_FEATURES_OK; /* reads back clear, as the spec wants */
+		} else if (o->set_features(vm->dev.dev, vm->driver_features)) {
+			refuse(vm, "driver features 0x%llx",
+			       (unsigned long long)vm->driver_features);
+		}
+	}
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK) &&
 	    (old & VIRTIO_STATUS_FEATURES_OK) && vm->host.queue_kick) {
 		for (unsigned i = 0; i < vm->nqueues; i++)

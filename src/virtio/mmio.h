@@ -10,7 +10,8 @@
  *     to the device's config size (beyond it: reads 0, writes ignored).
  *   - DriverFeatures only between DRIVER and FEATURES_OK; the accepted set is handed to the
  *     device when the driver sets FEATURES_OK (the device refuses what it did not offer, or a
- *     set without VERSION_1: FEATURES_OK then reads back clear).
+ *     set without VERSION_1: FEATURES_OK then reads back clear). NOTIFICATION_DATA,
+ *     RING_RESET and ADMIN_VQ are never offered here (no registers for them) and refused.
  *   - QueueNum / QueueDesc / QueueDriver / QueueDevice only while the selected queue exists
  *     and is not ready, and before DRIVER_OK. QueueReady = 1 checks the size (a power of two
  *     in 1..QueueNumMax), needs FEATURES_OK and no DRIVER_OK, and has the device check the

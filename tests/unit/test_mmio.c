@@ -52,7 +52,7 @@ static void tcfg_notify(struct virtio_device *vdev, unsigned idx)
 static const struct virtio_device_class tcfg_class = {
 	.name = "tcfg",
 	.device_id = 42,
-	.features = F(VIRTIO_F_VERSION_1) | F(TCFG_F_A),
+	.features = F(VIRTIO_F_VERSION_1) | F(TCFG_F_A) | F(VIRTIO_F_NOTIFICATION_DATA),
 	.num_queues = 2,
 	.queue_max_size = TCFG_QMAX,
 	.config_size = 8,
@@ -459,6 +459,23 @@ static void test_config_space(void **state)
 	assert_int_equal(fx->irqs, 1);
 }
 
+/* A device feature the transport cannot carry (NOTIFICATION_DATA) is not shown, and a driver
+ * that accepts it anyway does not get FEATURES_OK. */
+static void test_transport_features(void **state)
+{
+	struct fx *fx = *state;
+
+	wr(fx, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_DEVICE_FEATURES), F(TCFG_F_A));
+	wr(fx, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_DEVICE_FEATURES), 1); /* VERSION_1 only */
+	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_NOTIFICATION_DATA)),
+			 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	assert_int_equal(fx->vdev.driver_features, 0);
+	wr(fx, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1) | F(TCFG_F_A)), S_ALL);
+}
+
 /* Two queues: each selected and programmed on its own; QueueNumMax per queue. */
 static void test_two_queues(void **state)
 {
@@ -521,6 +538,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_needs_reset_interrupt, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space, setup_tcfg, teardown),
 		cmocka_unit_test_setup_teardown(test_two_queues, setup_tcfg, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_features, setup_tcfg, teardown),
 		cmocka_unit_test(test_init_refuses),
 	};
 
