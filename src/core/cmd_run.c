@@ -218,7 +218,9 @@ static int open_kernel(const char *path, void **img, size_t *len,
 		return -ENOEXEC;
 	}
 	*len = st.st_size;
-	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0); /* no fault per page */
+	/* Not populated: a bzImage's kernel goes to guest RAM from the file (gm_load_fd), only
+	 * its header is read here; loaders that read it all populate what they read. */
+	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (*img == MAP_FAILED) {
 		pr_err("kernel %s: %s", path, strerror(errno));

@@ -118,6 +118,7 @@ int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
 	if (out == MAP_FAILED)
 		return -ENOTSUP;
 	madvise(out, size, MADV_HUGEPAGE);   /* fewer page faults while unpacking */
+	boot_populate_read(p, bi->payload_len); /* the compressed input: one call, not a fault per page */
 	n = lz4_legacy_decompress(p, bi->payload_len, out, size);
 	if (n != (ssize_t)size || !elf_ok(out, size)) {
 		pr_debug("kernel %s: LZ4 payload not unpacked (%zd): guest decompresses",
@@ -143,6 +144,7 @@ static int vmlinux_load(struct vm *vm, const void *img, size_t len, struct boot_
 	struct bz_info bi;
 
 	bz_synth_header(hdr, &bi);
+	boot_populate_read(img, len);
 	return elf_boot(vm, img, len, hdr, &bi, entry);
 }
 
