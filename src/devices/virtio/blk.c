@@ -208,6 +208,32 @@ static void blk_stop_queues(struct virtio_device *vdev)
 	}
 }
 
+/* Seccomp does not see inside io_uring: a ring could open, connect or send on behalf of
+ * whoever controls it. Restrict this one, before it is enabled, to what the queue does: data
+ * reads and writes, fsync, fallocate (discard, write-zeroes) and the kick poll; the flags the
+ * queue sets; no registration once enabled. */
+int blk_ring_restrict(struct io_uring *ring)
+{
+	static const uint8_t ops[] = { IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV,
+				       IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
+				       IORING_OP_POLL_ADD };
+	struct io_uring_restriction r[sizeof(ops) + 1];
+	unsigned n = 0;
+
+	memset(r, 0, sizeof(r));
+	for (unsigned i = 0; i < sizeof(ops); i++, n++) {
+		r[n].opcode = IORING_RESTRICTION_SQE_OP;
+		r[n].sqe_op = ops[i];
+	}
+	r[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	r[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_ASYNC | IOSQE_CQE_SKIP_SUCCESS;
+	/* the raw call: Debian's liburing 2.3 declares io_uring_register_restrictions but does
+	 * not export it */
+	if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_RESTRICTIONS, r, n))
+		return -errno;
+	return 0;
+}
+
 /* One ring per queue, used by its thread only: SINGLE_ISSUER + DEFER_TASKRUN let completions
  * wait (no inter-processor interrupt, no task-work signal) until the thread asks for them in
  * io_uring_enter, which it does anyway when it sleeps. The ring starts disabled so that the
@@ -228,6 +254,10 @@ static int queue_ring_init(struct blk_queue *q)
 	/* the image as registered file 0: no file reference taken and dropped per request */
 	q->fixed_file = !io_uring_register_files(&q->ring, &q->blk->fd, 1);
 	q->file = q->fixed_file ? 0 : q->blk->fd;
+	if (q->ring_disabled && (rc = blk_ring_restrict(&q->ring)) < 0) {
+		io_uring_queue_exit(&q->ring);
+		return rc;
+	}
 	return 0;
 }
 

@@ -72,4 +72,7 @@ void req_complete(struct blk_req *rq, uint8_t status, uint32_t written);
 struct io_uring_sqe *get_sqe(struct blk_queue *q);
 int req_start(struct blk_req *rq);
 
+/* blk.c: limit a disabled ring to the operations and flags a queue uses (0 or -errno) */
+int blk_ring_restrict(struct io_uring *ring);
+
 #endif
