@@ -80,6 +80,10 @@ static const struct sandbox_rule base_rules[] = {
 	ALLOW(exit), ALLOW(exit_group),
 	/* signals: masks, handlers (glibc installs one lazily), returns from handlers */
 	ALLOW(rt_sigprocmask), ALLOW(rt_sigaction), ALLOW(rt_sigreturn), ALLOW(sigaltstack),
+	/* the kernel resumes an interrupted poll or timed wait with it after a stop and continue
+	 * (SIGSTOP/SIGCONT, Ctrl-Z, a debugger, bench/boot_once's memory sample): without it a
+	 * continued vireo died of SIGSYS (seen: syscall 219 in the audit log) */
+	ALLOW(restart_syscall),
 	/* pthread_kill (vCPU kicks) and raise: only this process's threads */
 	{ .nr = SCMP_SYS(tgkill), .ncond = 1, .cond = { { 0, 1, LOW32, 0 } } },
 	/* time: vDSO fallbacks, timed waits (vhost-user IOTLB miss, reconnect delay) */
