@@ -44,6 +44,8 @@ static void run_usage(FILE *f)
 "                          a virtio-net device on tap NAME, or looping back\n"
 "      --vsock cid=N,socket=PATH\n"
 "                          a virtio-vsock device, host side on Unix socket PATH\n"
+"      --disk|--net vhost_user=on,socket=PATH\n"
+"                          the device in a vhost-user backend listening on PATH\n"
 "      --seccomp MODE      syscall filter from the first KVM_RUN on: on (default: a\n"
 "                          syscall outside the VMM's allowlist kills vireo), log\n"
 "                          (allowed, logged by the kernel's audit), off\n"

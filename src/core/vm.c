@@ -367,7 +367,8 @@ static int vm_sandbox_prepare(struct vm *vm, struct sandbox_filter *f)
 	unsigned devices = 0;
 
 	for (unsigned i = 0; i < vm->cfg.virtio.n; i++)
-		devices |= dev_groups[vm->cfg.virtio.dev[i].kind];
+		devices |= vm->cfg.virtio.dev[i].vhost_user ? SANDBOX_DEV_VHOST_USER :
+			   dev_groups[vm->cfg.virtio.dev[i].kind];
 	return sandbox_prepare(f, SANDBOX_VMM, devices, vm->cfg.seccomp);
 }
 

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <linux/kvm.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
 
 #include "core/vm.h"
 #include "devices/virtio/blk.h"
@@ -21,11 +24,14 @@
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "util/log.h"
+#include "vhost-user/remote_dev.h"
 #include "virtio/mmio.h"
 
 struct vm_virtio_dev {
 	struct vm *vm;
-	struct virtio_device vdev;
+	struct virtio_device vdev;        /* in-process device, or */
+	struct vu_remote *remote;         /* a vhost-user backend */
+	struct virtio_dev_handle handle;  /* whichever of the two it is */
 	struct virtio_mmio mmio;
 	uint64_t base;
 	unsigned irq;
@@ -57,39 +63,42 @@ static void dev_irq(void *opaque)
 	}
 }
 
-static int ioeventfd(struct vm_virtio_dev *d, unsigned idx, bool assign)
+static int ioeventfd(struct vm_virtio_dev *d, unsigned idx, int fd, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.datamatch = idx,
 		.addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
 		.len = 4,
-		.fd = d->kickfd[idx],
+		.fd = fd,
 		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
 	return ioctl(d->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
-/* At DRIVER_OK: when the device reads queue idx's kick eventfd itself, KVM signals that
- * eventfd on the guest's QueueNotify write (no exit to vireo). At reset: undone. */
+/* At DRIVER_OK: when the device reads queue idx's kick eventfd itself (a vhost-user backend
+ * always does), KVM signals that eventfd on the guest's QueueNotify write (no exit to
+ * vireo). At reset: undone. */
 static bool dev_queue_kick(void *opaque, unsigned idx, bool enable)
 {
 	struct vm_virtio_dev *d = opaque;
+	int fd = d->remote ? vu_remote_kick_fd(d->remote, idx) : d->kickfd[idx];
 	eventfd_t stale;
 	int ret;
 
+	if (fd < 0)
+		return false;
 	if (!enable) {
-		ret = ioeventfd(d, idx, false);
+		ret = ioeventfd(d, idx, fd, false);
 		if (ret)
 			pr_warn("%s: queue %u: removing ioeventfd: %s", d->name, idx, strerror(-ret));
-		eventfd_read(d->kickfd[idx], &stale); /* non-blocking: no stale kick next time */
+		if (!d->remote)
+			eventfd_read(fd, &stale); /* non-blocking: no stale kick next time */
 		return false;
 	}
-	if (d->kickfd[idx] < 0)
-		return false;
-	if (!virtio_device_set_kick_fd(&d->vdev, idx, d->kickfd[idx]))
+	if (!d->remote && !virtio_device_set_kick_fd(&d->vdev, idx, fd))
 		return false; /* kicks come through QueueNotify exits */
-	ret = ioeventfd(d, idx, true);
+	ret = ioeventfd(d, idx, fd, true);
 	if (ret) {
 		/* the device reads an fd nobody signals; kicks still reach it by exits */
 		pr_warn("%s: queue %u: KVM_IOEVENTFD: %s", d->name, idx, strerror(-ret));
@@ -101,10 +110,30 @@ static bool dev_queue_kick(void *opaque, unsigned idx, bool enable)
 
 /* ---- devices ------------------------------------------------------------------------- */
 
+/* A device served by a vhost-user backend; vireo says which kind it is and how big its
+ * config space is (vhost-user does not). */
+static int create_remote(struct vm_virtio_dev *d, const struct vm_virtio_spec *s)
+{
+	bool blk = s->kind == VM_VIRTIO_BLK;
+	struct vu_remote_config c = {
+		.name = d->name,
+		.socket = s->socket,
+		.gm = &d->vm->mem,
+		.device_id = blk ? VIRTIO_ID_BLOCK : VIRTIO_ID_NET,
+		.num_queues = blk ? 0 : 2, /* net: one rx/tx pair, no control queue */
+		.config_size = blk ? sizeof(struct virtio_blk_config) :
+				     sizeof(struct virtio_net_config),
+	};
+
+	return vu_remote_create(&c, &d->remote);
+}
+
 static int create_device(struct vm_virtio_dev *d, const struct vm_virtio_spec *s)
 {
 	struct guest_memory *gm = &d->vm->mem;
 
+	if (s->vhost_user)
+		return create_remote(d, s);
 	switch (s->kind) {
 	case VM_VIRTIO_RNG:
 		return virtio_rng_create(&d->vdev, gm);
@@ -149,6 +178,8 @@ static void dev_free(struct vm_virtio_dev *d)
 		bus_unregister(&d->vm->mmio, d->base);
 	if (d->mmio_ready)
 		virtio_mmio_destroy(&d->mmio); /* resets the device, undoes ioeventfds */
+	if (d->remote)
+		vu_remote_destroy(d->remote);
 	if (d->vdev_ready)
 		virtio_device_destroy(&d->vdev);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
@@ -181,14 +212,20 @@ static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
 	d->irqfd = -1;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		d->kickfd[q] = -1;
-	snprintf(d->name, sizeof(d->name), "virtio-%s@0x%" PRIx64, kind_names[s->kind], d->base);
-	host = (struct virtio_mmio_host){ dev_irq, dev_queue_kick, d };
+	snprintf(d->name, sizeof(d->name), "virtio-%s%s@0x%" PRIx64, kind_names[s->kind],
+		 s->vhost_user ? "-vu" : "", d->base);
+	host = (struct virtio_mmio_host){ dev_irq, dev_queue_kick, d, &vm->mem };
 	ret = create_device(d, s);
 	if (ret)
 		goto fail;
-	d->vdev_ready = true;
+	if (d->remote) {
+		d->handle = vu_remote_handle(d->remote);
+	} else {
+		d->vdev_ready = true;
+		d->handle = virtio_device_handle(&d->vdev);
+	}
 	/* kick eventfds made now, not at the guest's DRIVER_OK on a vCPU thread */
-	for (unsigned q = 0; q < d->vdev.cls->num_queues; q++) {
+	for (unsigned q = 0; !d->remote && q < d->vdev.cls->num_queues; q++) {
 		d->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (d->kickfd[q] < 0) {
 			ret = -errno;
@@ -196,7 +233,7 @@ static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
 		}
 	}
 	setup_irqfd(d);
-	ret = virtio_mmio_init(&d->mmio, virtio_device_handle(&d->vdev), &host, d->name);
+	ret = virtio_mmio_init(&d->mmio, d->handle, &host, d->name);
 	if (ret)
 		goto fail;
 	d->mmio_ready = true;

@@ -17,6 +17,12 @@
  *   --disk path=FILE[,readonly=on|off][,direct=on|off][,serial=STR]
  *   --net tap=NAME[,mac=MAC] | --net loopback[,mac=MAC]
  *   --vsock cid=N,socket=UDS
+ *   --disk vhost_user=on,socket=PATH | --net vhost_user=on,socket=PATH
+ *           the device runs in another process (a vhost-user backend such as `vireo backend
+ *           blk`), behind the same transport through src/vhost-user/remote_dev.h: kicks go
+ *           to the backend's kick eventfd as a KVM ioeventfd (no exit, no vireo thread);
+ *           its call eventfds are polled by remote_dev's thread, which sets InterruptStatus
+ *           and signals the irqfd (virtio-mmio needs the status bit, so no direct irqfd).
  */
 #ifndef VIREO_CORE_VM_VIRTIO_H
 #define VIREO_CORE_VM_VIRTIO_H
@@ -39,6 +45,8 @@ struct vm_virtio_spec {
 	bool has_mac;
 	uint8_t mac[6];         /* net */
 	uint64_t cid;           /* vsock */
+	bool vhost_user;        /* blk, net: a vhost-user backend at socket */
+	const char *socket;
 };
 
 struct vm_virtio_config {

@@ -39,6 +39,14 @@ static int parse_cid(const char *v, uint64_t *cid)
 /* One key=value of kind's option into s. */
 static int parse_kv(const char *opt, struct vm_virtio_spec *s, const char *key, const char *v)
 {
+	if (s->kind == VM_VIRTIO_BLK || s->kind == VM_VIRTIO_NET) {
+		if (!strcmp(key, "vhost_user"))
+			return parse_onoff(opt, key, v, &s->vhost_user);
+		if (!strcmp(key, "socket")) {
+			s->socket = v;
+			return 0;
+		}
+	}
 	switch (s->kind) {
 	case VM_VIRTIO_BLK:
 		if (!strcmp(key, "path")) { s->path = v; return 0; }
@@ -75,6 +83,15 @@ static int parse_kv(const char *opt, struct vm_virtio_spec *s, const char *key, 
 /* What must be there once all keys are read. */
 static int check_spec(const char *opt, const struct vm_virtio_spec *s)
 {
+	if (s->vhost_user || s->socket) {
+		if (!s->vhost_user || !s->socket || !*s->socket || s->path || s->loopback ||
+		    s->readonly || s->direct || s->serial || s->has_mac) {
+			pr_err("--%s: a vhost-user device takes vhost_user=on,socket=PATH and "
+			       "nothing else", opt);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	switch (s->kind) {
 	case VM_VIRTIO_BLK:
 		if (!s->path || !*s->path) {

@@ -95,7 +95,7 @@ static int build(scmp_filter_ctx ctx, const struct sandbox_profile_def *p, unsig
 
 	for (unsigned g = 0; !rc && g < SANDBOX_MAX_GROUPS && p->groups[g]; g++)
 		rc = add_group(ctx, p->name, p->groups[g], self);
-	for (unsigned b = 0; !rc && b < 4; b++)
+	for (unsigned b = 0; !rc && b < SANDBOX_NDEV_GROUPS; b++)
 		if (devices & (1u << b))
 			rc = add_group(ctx, p->name, sandbox_device_groups[b], self);
 	return rc;

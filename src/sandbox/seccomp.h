@@ -42,7 +42,9 @@ enum {
 	SANDBOX_DEV_BLK = 1u << 1,    /* io_uring */
 	SANDBOX_DEV_NET = 1u << 2,    /* tap queue and offload ioctls */
 	SANDBOX_DEV_VSOCK = 1u << 3,  /* Unix sockets to and from host peers */
-	SANDBOX_DEV_ALL = 0xf,
+	SANDBOX_DEV_VHOST_USER = 1u << 4, /* vireo run's vhost-user devices: messages with fds */
+	SANDBOX_DEV_ALL = 0x1f,
+	SANDBOX_NDEV_GROUPS = 5,
 };
 
 /* "on", "off", "log" -> *m. 0, or -EINVAL for anything else. */
@@ -109,6 +111,6 @@ struct sandbox_profile_def {
 
 extern const struct sandbox_profile_def sandbox_profiles[SANDBOX_NPROFILES];
 /* The group of each SANDBOX_DEV_* bit, by bit number. */
-extern const struct sandbox_group *const sandbox_device_groups[4];
+extern const struct sandbox_group *const sandbox_device_groups[SANDBOX_NDEV_GROUPS];
 
 #endif

@@ -143,6 +143,14 @@ static const struct sandbox_rule rng_rules[] = {
 	ALLOW(getrandom),
 };
 
+/* ---- vireo run's vhost-user devices (vhost-user/remote_dev.c, --disk/--net vhost_user=on):
+ * the connection is made during set-up; DRIVER_OK and reset send messages (memory table and
+ * ring fds) and read the replies, from vCPU threads ------------------------------------ */
+static const struct sandbox_rule vhost_user_frontend_rules[] = {
+	ALLOW(sendmsg), ALLOW(recvmsg),
+	ALLOW(sendto), ALLOW(recvfrom), /* send()/recv() of message bodies */
+};
+
 /* ---- vsock: host peers on Unix sockets (also in vhost_user_rules for the backend) -------- */
 static const struct sandbox_rule vsock_rules[] = {
 	ALLOW(accept4),                        /* host clients on the UDS listener */
@@ -159,8 +167,12 @@ static const struct sandbox_group blk = GROUP("blk", blk_rules);
 static const struct sandbox_group net = GROUP("net", net_rules);
 static const struct sandbox_group rng = GROUP("rng", rng_rules);
 static const struct sandbox_group vsock = GROUP("vsock", vsock_rules);
+static const struct sandbox_group vhost_user_frontend =
+	GROUP("vhost-user-frontend", vhost_user_frontend_rules);
 
-const struct sandbox_group *const sandbox_device_groups[4] = { &rng, &blk, &net, &vsock };
+const struct sandbox_group *const sandbox_device_groups[SANDBOX_NDEV_GROUPS] = {
+	&rng, &blk, &net, &vsock, &vhost_user_frontend,
+};
 
 /* `vireo run` adds the groups of its in-process devices when it installs (vm.c). */
 const struct sandbox_profile_def sandbox_profiles[SANDBOX_NPROFILES] = {

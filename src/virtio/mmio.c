@@ -218,7 +218,27 @@ static void write_queue_reg(struct virtio_mmio *vm, unsigned off, uint32_t v)
 	}
 }
 
-/* QueueReady = 1: hand size and rings to the device, which checks the rings. */
+/* The rings of q (size already checked) aligned and each inside one guest memory region
+ * (virtio 1.2, 2.7 and 2.8: split desc 16, avail 2, used 4; packed desc 16, events 4). */
+static bool rings_ok(struct virtio_mmio *vm, const struct virtio_mmio_queue *q)
+{
+	bool packed = vm->driver_features & (1ull << VIRTIO_F_RING_PACKED);
+	uint64_t n = q->num;
+	const struct { uint64_t gpa, len, align; } r[3] = {
+		{ q->desc, 16 * n, 16 },
+		{ q->driver, packed ? 4 : 6 + 2 * n, packed ? 4 : 2 },
+		{ q->device, packed ? 4 : 6 + 8 * n, 4 },
+	};
+
+	if (!vm->host.gm)
+		return true;
+	for (unsigned i = 0; i < 3; i++)
+		if ((r[i].gpa & (r[i].align - 1)) || !gm_translate(vm->host.gm, r[i].gpa, r[i].len))
+			return false;
+	return true;
+}
+
+/* QueueReady = 1: hand size and rings to the device (which may check them again). */
 static void queue_enable(struct virtio_mmio *vm, struct virtio_mmio_queue *q)
 {
 	const struct virtio_device_ops *o = ops(vm);
@@ -231,6 +251,12 @@ static void queue_enable(struct virtio_mmio *vm, struct virtio_mmio_queue *q)
 	}
 	if (!is_pow2(q->num) || q->num > max) {
 		refuse(vm, "queue %u size %u (a power of two up to %u)", idx, q->num, max);
+		return;
+	}
+	if (!rings_ok(vm, q)) {
+		refuse(vm, "queue %u rings (desc 0x%llx driver 0x%llx device 0x%llx, size %u) "
+		       "misaligned or outside guest memory", idx, (unsigned long long)q->desc,
+		       (unsigned long long)q->driver, (unsigned long long)q->device, q->num);
 		return;
 	}
 	if (o->set_vq_num(vm->dev.dev, idx, q->num) ||

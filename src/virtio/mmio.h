@@ -14,8 +14,10 @@
  *     RING_RESET and ADMIN_VQ are never offered here (no registers for them) and refused.
  *   - QueueNum / QueueDesc / QueueDriver / QueueDevice only while the selected queue exists
  *     and is not ready, and before DRIVER_OK. QueueReady = 1 checks the size (a power of two
- *     in 1..QueueNumMax), needs FEATURES_OK and no DRIVER_OK, and has the device check the
- *     rings (inside guest memory, aligned); a refused queue reads back QueueReady 0.
+ *     in 1..QueueNumMax), needs FEATURES_OK and no DRIVER_OK, and checks the rings: aligned
+ *     and each wholly inside one guest memory region (host->gm; the in-process device core
+ *     checks again, a vhost-user device would only find out at DRIVER_OK); a refused queue
+ *     reads back QueueReady 0.
  *   - Status follows the device's state machine (src/virtio/device.c); 0 resets the device
  *     and this transport (selectors, accepted features, queue registers, InterruptStatus).
  *   - QueueNotify of a queue that is not live is ignored.
@@ -84,6 +86,8 @@ struct virtio_mmio_host {
 	 * QueueNotify exits (false). Reset (enable false) undoes it for every queue it enabled. */
 	bool (*queue_kick)(void *opaque, unsigned idx, bool enable);
 	void *opaque;
+	/* Guest memory the rings must lie in (NULL: left to the device). */
+	const struct guest_memory *gm;
 };
 
 struct virtio_mmio_queue {

@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned sizes[4] = { 1, 2, 4, 8 };
-	struct virtio_mmio_host host = { on_irq, NULL, NULL };
+	struct virtio_mmio_host host = { on_irq, NULL, NULL, &gm };
 	struct virtio_device vdev;
 	struct virtio_mmio m;
 	static uint8_t zero[MEM_SIZE];

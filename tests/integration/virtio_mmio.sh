@@ -10,6 +10,8 @@
 #   vsock       guest CID; a guest connection to a host Unix-socket listener (UDS_5000):
 #               a message there, the answer back, SHUTDOWN -> RST; the host checks the bytes
 #   readonly    the write fails in the guest and the file stays byte-identical
+#   vhost-user  the blk and net checks again with the device in `vireo backend` (--disk/--net
+#               vhost_user=on,socket=PATH): same transport, remote device-ops
 # Without KVM only the option checks run (they happen before /dev/kvm is opened).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +23,8 @@ fail() { echo "FAIL: $1"; FAILED=1; }
 
 [ -x "$VIREO" ] || make -s -j2 vireo >/dev/null || { echo "FAIL: build vireo"; exit 1; }
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+BPID=
+trap '[ -n "$BPID" ] && kill "$BPID" 2>/dev/null; rm -rf "$TMP"' EXIT
 
 # Bad device options: status 2 and one line naming the problem, before KVM is touched.
 touch "$TMP/k"
@@ -44,6 +47,9 @@ bad "cid=N and socket=PATH" --vsock cid=5
 bad "tap=NAME or loopback" --net mac=52:54:00:00:00:01
 bad "not a MAC" --net loopback,mac=xx
 bad "at most 8" --rng --rng --rng --rng --rng --rng --rng --rng --rng
+bad "vhost_user=on,socket=PATH and nothing else" --disk vhost_user=on
+bad "vhost_user=on,socket=PATH and nothing else" --disk vhost_user=on,socket=$TMP/s,path=$TMP/k
+bad "vhost_user=on,socket=PATH and nothing else" --net socket=$TMP/s
 
 if [ ! -c /dev/kvm ]; then
   echo "SKIP: guest checks (no /dev/kvm)"
@@ -125,5 +131,38 @@ EOF
   if cmp -s "$TMP/orig.img" "$TMP/ro.img"; then pass "ro-$cc: read-only file unchanged"
   else fail "ro-$cc: read-only file changed"; fi
 done
+
+# The same guest checks against devices in another process: `vireo backend blk|net` over
+# vhost-user behind vireo's virtio-mmio (kicks as ioeventfds on the backend's kick fds).
+backend() { # backend NAME ARGS...: starts vireo backend, waits for its socket; pid in BPID
+  local name=$1; shift
+  rm -f "$TMP/$name.sock"
+  "$VIREO" backend "$@" --socket "$TMP/$name.sock" >"$TMP/$name.backend.log" 2>&1 &
+  BPID=$!
+  for _ in $(seq 50); do [ -S "$TMP/$name.sock" ] && return 0; sleep 0.1; done
+  fail "$name: backend socket"; return 1
+}
+cp "$TMP/orig.img" "$TMP/vu.img"
+if backend vu-blk blk --path "$TMP/vu.img" --serial kutdisk; then
+  run vu-blk "$KUT/gcc/virtio.elf" --disk vhost_user=on,socket="$TMP/vu-blk.sock" \
+    --cmdline "devices=1 blk_sectors=$SECTORS blk_write=16"
+  guest_ok vu-blk
+  kill "$BPID"; wait "$BPID" 2>/dev/null
+  if python3 - "$TMP/orig.img" "$TMP/vu.img" <<'EOF'
+import sys
+a, b = open(sys.argv[1], 'rb').read(), open(sys.argv[2], 'rb').read()
+s = 16 * 512
+sys.exit(0 if b[s:s + 1024] == bytes(((i * 13 + 5) & 0xff) for i in range(1024)) and
+         a[:s] == b[:s] and a[s + 1024:] == b[s + 1024:] else 1)
+EOF
+  then pass "vu-blk: the guest's write reached the backend's file"
+  else fail "vu-blk: backend file content"; fi
+fi
+if backend vu-net net --loopback --mac 52:54:00:12:34:56; then
+  run vu-net "$KUT/clang/virtio.elf" --net vhost_user=on,socket="$TMP/vu-net.sock" \
+    --cmdline "devices=1 net_mac=0x525400123456"
+  guest_ok vu-net
+  kill "$BPID"; wait "$BPID" 2>/dev/null
+fi
 
 exit $FAILED

@@ -93,7 +93,7 @@ static bool host_kick(void *opaque, unsigned idx, bool enable)
 static int setup_common(void **state, bool rng)
 {
 	struct fx *fx = test_calloc(1, sizeof(*fx));
-	struct virtio_mmio_host host = { host_irq, host_kick, fx };
+	struct virtio_mmio_host host = { host_irq, host_kick, fx, &fx->gm };
 
 	assert_int_equal(gm_init(&fx->gm), 0);
 	assert_true(gm_add_ram(&fx->gm, 0, MEM_SIZE, 0) >= 0);
@@ -514,6 +514,105 @@ static void test_needs_reset_interrupt(void **state)
 	assert_int_equal(rd(fx, VIRTIO_MMIO_STATUS), 0);
 }
 
+/* ---- a permissive device (like a vhost-user one, which checks nothing before DRIVER_OK):
+ * the transport's own ring checks are all that stand between the guest and the device ---- */
+
+struct lax {
+	uint8_t status;
+	uint64_t features;
+	bool ready;
+	unsigned num, readies;
+};
+
+static uint64_t lax_get_features(void *d) { (void)d; return F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED); }
+static int lax_set_features(void *d, uint64_t f) { ((struct lax *)d)->features = f; return 0; }
+static int lax_set_vq_address(void *d, unsigned i, uint64_t a, uint64_t b, uint64_t c)
+{
+	(void)d; (void)i; (void)a; (void)b; (void)c;
+	return 0;
+}
+static int lax_set_vq_num(void *d, unsigned i, unsigned n) { (void)i; ((struct lax *)d)->num = n; return 0; }
+static unsigned lax_get_vq_num_max(void *d, unsigned i) { (void)d; return i == 0 ? 256 : 0; }
+static void lax_kick_vq(void *d, unsigned i) { (void)d; (void)i; }
+static void lax_set_vq_cb(void *d, unsigned i, virtio_vq_cb cb, void *o) { (void)d; (void)i; (void)cb; (void)o; }
+static int lax_set_vq_ready(void *d, unsigned i, bool r)
+{
+	struct lax *l = d;
+
+	(void)i;
+	l->readies += r;
+	l->ready = r;
+	return 0;
+}
+static bool lax_get_vq_ready(void *d, unsigned i) { (void)i; return ((struct lax *)d)->ready; }
+static void lax_get_config(void *d, unsigned o, void *b, unsigned n) { (void)d; (void)o; memset(b, 0, n); }
+static void lax_set_config(void *d, unsigned o, const void *b, unsigned n) { (void)d; (void)o; (void)b; (void)n; }
+static void lax_set_config_cb(void *d, virtio_config_cb cb, void *o) { (void)d; (void)cb; (void)o; }
+static uint8_t lax_get_status(void *d) { return ((struct lax *)d)->status; }
+static void lax_set_status(void *d, uint8_t s)
+{
+	struct lax *l = d;
+
+	l->status = s;
+	if (!s)
+		l->ready = false;
+}
+static uint32_t lax_get_id(void *d) { (void)d; return 2; }
+static unsigned lax_get_num_queues(void *d) { (void)d; return 1; }
+
+static const struct virtio_device_ops lax_ops = {
+	.get_features = lax_get_features, .set_features = lax_set_features,
+	.set_vq_address = lax_set_vq_address, .set_vq_num = lax_set_vq_num,
+	.get_vq_num_max = lax_get_vq_num_max, .kick_vq = lax_kick_vq, .set_vq_cb = lax_set_vq_cb,
+	.set_vq_ready = lax_set_vq_ready, .get_vq_ready = lax_get_vq_ready,
+	.get_config = lax_get_config, .set_config = lax_set_config,
+	.set_config_cb = lax_set_config_cb, .get_status = lax_get_status,
+	.set_status = lax_set_status, .get_vendor_id = lax_get_id, .get_device_id = lax_get_id,
+	.get_num_queues = lax_get_num_queues,
+};
+
+static void test_transport_ring_checks(void **state)
+{
+	struct fx *fx = *state;
+	struct lax lax = { 0 };
+	static const uint64_t bad[][3] = {
+		{ MEM_SIZE, RING + 0x1000, RING + 0x2000 },           /* desc past the end */
+		{ MEM_SIZE - 0x10, RING + 0x1000, RING + 0x2000 },    /* desc straddles it */
+		{ RING, 1ull << 32, RING + 0x2000 },                  /* avail above 4 GiB */
+		{ RING, RING + 0x1000, MEM_SIZE - 4 },                /* used straddles the end */
+		{ RING, RING + 0x1000, 0xfffffffffffff000ull },       /* used wraps */
+		{ RING + 8, RING + 0x1000, RING + 0x2000 },           /* desc misaligned */
+		{ RING, RING + 0x1001, RING + 0x2000 },               /* avail misaligned */
+		{ RING, RING + 0x1000, RING + 0x2002 },               /* used misaligned */
+	};
+
+	virtio_mmio_destroy(&fx->mmio);
+	struct virtio_mmio_host host = { host_irq, host_kick, fx, &fx->gm };
+	assert_int_equal(virtio_mmio_init(&fx->mmio, (struct virtio_dev_handle){ &lax_ops, &lax },
+					  &host, "lax"), 0);
+	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1)), S_ALL);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		program_queue(fx, 0, QSIZE, bad[i][0], bad[i][1], bad[i][2]);
+		wr(fx, VIRTIO_MMIO_QUEUE_READY, 1);
+		assert_int_equal(rd(fx, VIRTIO_MMIO_QUEUE_READY), 0);
+	}
+	assert_int_equal(lax.readies, 0); /* the device never saw them */
+	/* The largest split ring, its used ring 2 bytes short of the end of memory, is fine. */
+	program_queue(fx, 0, 256, MEM_SIZE - 0x3000, MEM_SIZE - 0x2000, MEM_SIZE - 0x808);
+	wr(fx, VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_QUEUE_READY), 1);
+	wr(fx, VIRTIO_MMIO_STATUS, 0);
+	/* Packed rings: 4-byte event structures. */
+	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED)), S_ALL);
+	program_queue(fx, 0, 256, RING, MEM_SIZE - 4, RING + 0x1004);
+	wr(fx, VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_QUEUE_READY), 1);
+	assert_int_equal(lax.readies, 2);
+	virtio_mmio_destroy(&fx->mmio);
+	assert_int_equal(virtio_mmio_init(&fx->mmio, virtio_device_handle(&fx->vdev), &host,
+					  "test-mmio"), 0);
+}
+
 static void test_init_refuses(void **state)
 {
 	struct virtio_mmio m;
@@ -532,6 +631,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_features_before_driver, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_sizes, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_addresses, setup_rng, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_ring_checks, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_status_order, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_rng_request_and_reset, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_routing, setup_rng, teardown),

@@ -178,6 +178,18 @@ static void do_getrandom(void)
 	mark(syscall(SYS_getrandom, b, sizeof(b), 0) == (long)sizeof(b) ? 'r' : 'e');
 }
 
+/* A vhost-user front-end's message calls (on a bad fd: only whether seccomp lets them through). */
+static void do_sendmsg_recvfrom(void)
+{
+	struct msghdr m = { 0 };
+	char b[8];
+
+	mark('a');
+	mark(syscall(SYS_sendmsg, -1, &m, 0) < 0 && errno == EBADF ? 's' : 'e');
+	mark(syscall(SYS_recvfrom, -1, b, sizeof(b), 0, NULL, NULL) < 0 && errno == EBADF ?
+	     'r' : 'e');
+}
+
 static void *thread_mark(void *arg)
 {
 	mark(*(char *)arg);
@@ -264,7 +276,7 @@ static void test_profile_names(void **state)
 	}
 	assert_int_equal(sandbox_profile_find("fs"), -ENOENT);
 	assert_int_equal(sandbox_install(SANDBOX_NPROFILES, 0, SANDBOX_ON), -EINVAL);
-	assert_int_equal(sandbox_install(SANDBOX_VMM, 1u << 4, SANDBOX_ON), -EINVAL);
+	assert_int_equal(sandbox_install(SANDBOX_VMM, (unsigned)SANDBOX_DEV_ALL + 1, SANDBOX_ON), -EINVAL);
 }
 
 /* Every profile: the filter installs, and execve, ptrace, fork, executable memory and
@@ -345,6 +357,17 @@ static void test_vmm_device_groups(void **state)
 	devs = 0;
 	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_socket_inet);
 	assert_string_equal(o.marks, "");
+	assert_killed_by_sigsys(&o);
+	devs = SANDBOX_DEV_VHOST_USER; /* --disk vhost_user=on: messages, nothing else */
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_sendmsg_recvfrom);
+	assert_string_equal(o.marks, "asr");
+	assert_exited_ok(&o);
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_getrandom);
+	assert_string_equal(o.marks, "a");
+	assert_killed_by_sigsys(&o);
+	devs = 0;
+	o = run_child(SANDBOX_VMM, SANDBOX_ON, do_sendmsg_recvfrom);
+	assert_string_equal(o.marks, "a");
 	assert_killed_by_sigsys(&o);
 }
 
