@@ -140,10 +140,16 @@ int gm_add_ram(struct guest_memory *gm, uint64_t gpa, uint64_t size, uint32_t fl
 		return ret;
 	if (flags & GM_REGION_FILE_BACKED)
 		return -EINVAL; /* a memfd is not a regular file; adopt file mappings instead */
-	fd = memfd_create("vireo-guest-ram", MFD_CLOEXEC);
+	fd = memfd_create("vireo-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	/* The size is fixed from now on: a process this fd is shared with (a vhost-user
+	 * backend) can rely on its mapping never losing pages to a truncate (SIGBUS). */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		ret = -errno;
 		goto err_close;
 	}
