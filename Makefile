@@ -66,6 +66,12 @@ bench-net: $(BUILD)/vireo
 bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 	BUILD=$(BUILD) bash bench/blk.sh
 
+# Request round trips through `vireo run`'s virtio-mmio (in-process blk and rng, blk over
+# vhost-user), timed in the guest by the kut virtio kernel; see bench/mmio.sh.
+.PHONY: bench-mmio
+bench-mmio: $(BUILD)/vireo
+	BUILD=$(BUILD) bash bench/mmio.sh
+
 # virtio-vsock throughput (S11): QEMU -accel kvm with vhost-user-vsock-pci on vireo's backend,
 # vsockcat perf in the guest and on the host; 64 KiB messages, 1 and 4 connections. Without
 # a usable KVM it says so and exits 0 (BENCH_ACCEL=tcg: TCG figures); see bench/vsock.sh.

@@ -273,6 +273,66 @@ static long request(struct vdev *d, const struct seg *s, unsigned n)
 	return wait_used(d, 0, irqs);
 }
 
+static uint16_t pit0_count(void)
+{
+	uint8_t lo, hi;
+
+	outb(0x43, 0x00); /* latch channel 0 */
+	lo = inb(0x40);
+	hi = inb(0x40);
+	return (uint16_t)(lo | hi << 8);
+}
+
+/* TSC ticks per microsecond, against 24000 counts (~20 ms) of PIT channel 0 in mode 2 (the
+ * 8259s are masked and the IOAPIC pin is not routed, so its interrupt goes nowhere). */
+static uint64_t tsc_per_us(void)
+{
+	uint16_t c0, c;
+	uint64_t t0;
+
+	outb(0x43, 0x34); /* channel 0, lo/hi byte, mode 2, period 65536 counts */
+	outb(0x40, 0xff);
+	outb(0x40, 0xff);
+	c0 = pit0_count();
+	t0 = rdtsc();
+	do
+		c = pit0_count();
+	while ((uint16_t)(c0 - c) < 24000 && rdtsc() - t0 < TIMEOUT);
+	return (rdtsc() - t0) * 1193182 / ((uint64_t)(uint16_t)(c0 - c) * 1000000);
+}
+
+/* bench=N on the command line: N requests of s on queue 0, one at a time (QD1: submit,
+ * kick, interrupt, used entry), timed; one "kut virtio bench:" line. */
+static void bench(struct vdev *d, const char *what, const struct seg *s, unsigned n)
+{
+	long count = cmdline_num("bench", 0);
+	uint64_t per_us, t0, t;
+	long done = 0;
+
+	if (count <= 0)
+		return;
+	per_us = tsc_per_us();
+	t0 = rdtsc();
+	for (; done < count; done++) {
+		unsigned irqs = kut_irq_count;
+		uint64_t w = rdtsc();
+
+		submit(d, 0, s, n);
+		while ((*(volatile uint16_t *)&d->vr[0]->used.idx == d->last_used[0] ||
+			kut_irq_count == irqs) && rdtsc() - w < TIMEOUT)
+			cpu_relax();
+		if (*(volatile uint16_t *)&d->vr[0]->used.idx == d->last_used[0])
+			break;
+		d->last_used[0]++;
+		w32(d, R_IACK, r32(d, R_ISR));
+	}
+	t = rdtsc() - t0;
+	report(done == count, "bench: %s: %ld of %ld requests completed", what, done, count);
+	printf("kut virtio bench: %s: %ld requests in %lu us, %lu ns each\n", what, done,
+	       (unsigned long)(t / (per_us ? per_us : 1)),
+	       (unsigned long)(done ? t * 1000 / (per_us ? per_us : 1) / (uint64_t)done : 0));
+}
+
 static bool all_zero(const uint8_t *p, unsigned n)
 {
 	while (n--)
@@ -292,6 +352,7 @@ static void test_rng(struct vdev *d)
 		return;
 	report(request(d, &a, 1) == 64 && !all_zero(buf, 64), "rng: 64 random bytes");
 	report(request(d, &b, 1) == 64 && memcmp(buf, buf2, 64), "rng: the next 64 differ");
+	bench(d, "rng 64-byte requests", &a, 1);
 }
 
 struct blk_req {
@@ -364,6 +425,11 @@ static void test_blk(struct vdev *d)
 	st = blk_io(d, 8, 0, buf, 20);
 	report(st == 0 && !memcmp(buf, "kutdisk", 8), "blk: GET_ID '%s' (status %ld)",
 	       (const char *)buf, st);
+
+	struct seg rd4k[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
+			       { &blk_status, 1, true } };
+	blk_hdr = (struct blk_req){ 0, 0, 0 };
+	bench(d, "blk 4 KiB reads", rd4k, 3);
 
 	/* Reset with a request in flight (the device thread may be mid-I/O), then start over. */
 	struct seg s[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
