@@ -139,7 +139,9 @@ static int create_device(struct vm_virtio_dev *d, const struct vm_virtio_spec *s
 		return virtio_rng_create(&d->vdev, gm);
 	case VM_VIRTIO_BLK: {
 		struct virtio_blk_config_opts o = { .path = s->path, .readonly = s->readonly,
-						    .direct = s->direct, .serial = s->serial };
+						    .direct = s->direct, .serial = s->serial,
+						    .num_queues = s->num_queues,
+						    .queue_size = s->queue_size };
 		return virtio_blk_create(&d->vdev, gm, &o);
 	}
 	case VM_VIRTIO_NET: {

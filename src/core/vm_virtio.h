@@ -14,7 +14,8 @@
  *
  * Options (cmd_run.c hands each --rng/--disk/--net/--vsock to vm_virtio_parse):
  *   --rng
- *   --disk path=FILE[,readonly=on|off][,direct=on|off][,serial=STR]
+ *   --disk path=FILE[,readonly=on|off][,direct=on|off][,serial=STR][,num_queues=N]
+ *          [,queue_size=N]
  *   --net tap=NAME[,mac=MAC] | --net loopback[,mac=MAC]
  *   --vsock cid=N,socket=UDS
  *   --disk vhost_user=on,socket=PATH | --net vhost_user=on,socket=PATH
@@ -41,6 +42,7 @@ struct vm_virtio_spec {
 	const char *path;       /* blk: image; vsock: Unix socket; net: tap name */
 	const char *serial;     /* blk */
 	bool readonly, direct;  /* blk */
+	unsigned num_queues, queue_size; /* blk; 0: the device's defaults */
 	bool loopback;          /* net */
 	bool has_mac;
 	uint8_t mac[6];         /* net */

@@ -8,6 +8,7 @@
 
 #include "core/vm_virtio.h"
 #include "devices/virtio/net.h"
+#include "virtio/device_ops.h"
 #include "util/log.h"
 
 static int parse_onoff(const char *opt, const char *key, const char *v, bool *out)
@@ -20,6 +21,22 @@ static int parse_onoff(const char *opt, const char *key, const char *v, bool *ou
 		pr_err("--%s: %s=%s: not on or off", opt, key, v);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static int parse_uint(const char *opt, const char *key, const char *v, unsigned max,
+		      unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || n == 0 || n > max) {
+		pr_err("--%s: %s=%s: not a number from 1 to %u", opt, key, v, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)n;
 	return 0;
 }
 
@@ -53,6 +70,10 @@ static int parse_kv(const char *opt, struct vm_virtio_spec *s, const char *key, 
 		if (!strcmp(key, "serial")) { s->serial = v; return 0; }
 		if (!strcmp(key, "readonly")) return parse_onoff(opt, key, v, &s->readonly);
 		if (!strcmp(key, "direct")) return parse_onoff(opt, key, v, &s->direct);
+		if (!strcmp(key, "num_queues"))
+			return parse_uint(opt, key, v, VIRTIO_MAX_QUEUES, &s->num_queues);
+		if (!strcmp(key, "queue_size"))
+			return parse_uint(opt, key, v, 32768, &s->queue_size);
 		break;
 	case VM_VIRTIO_NET:
 		if (!strcmp(key, "tap")) { s->path = v; return 0; }
@@ -85,7 +106,8 @@ static int check_spec(const char *opt, const struct vm_virtio_spec *s)
 {
 	if (s->vhost_user || s->socket) {
 		if (!s->vhost_user || !s->socket || !*s->socket || s->path || s->loopback ||
-		    s->readonly || s->direct || s->serial || s->has_mac) {
+		    s->readonly || s->direct || s->serial || s->has_mac || s->num_queues ||
+		    s->queue_size) {
 			pr_err("--%s: a vhost-user device takes vhost_user=on,socket=PATH and "
 			       "nothing else", opt);
 			return -EINVAL;

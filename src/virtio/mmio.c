@@ -146,6 +146,11 @@ static uint32_t read_reg(struct virtio_mmio *vm, unsigned off)
 	case VIRTIO_MMIO_STATUS: return dev_status(vm);
 	case VIRTIO_MMIO_CONFIG_GENERATION:
 		return o->get_generation ? o->get_generation(d) : 0;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
+		return 0xffffffffu; /* no such region */
 	}
 	refuse(vm, "read of write-only or unknown register 0x%03x", off);
 	return 0;
@@ -341,6 +346,7 @@ static void write_reg(struct virtio_mmio *vm, unsigned off, uint32_t v)
 	case VIRTIO_MMIO_QUEUE_READY: write_queue_ready(vm, v); return;
 	case VIRTIO_MMIO_INTERRUPT_ACK: atomic_fetch_and(&vm->interrupt_status, ~v); return;
 	case VIRTIO_MMIO_STATUS: write_status(vm, v); return;
+	case VIRTIO_MMIO_SHM_SEL: return; /* every region reads as absent */
 	}
 	refuse(vm, "write of read-only or unknown register 0x%03x", off);
 }

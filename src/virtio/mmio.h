@@ -21,6 +21,8 @@
  *   - Status follows the device's state machine (src/virtio/device.c); 0 resets the device
  *     and this transport (selectors, accepted features, queue registers, InterruptStatus).
  *   - QueueNotify of a queue that is not live is ignored.
+ *   - No shared memory regions: SHMSel takes any value, SHMLen/SHMBase read all ones (what
+ *     the spec says for a region that does not exist; Linux asks on every device).
  *
  * Interrupts: the device's queue callback sets InterruptStatus bit 0 (used buffer), its
  * config callback bit 1 (config change, also NEEDS_RESET), then calls host->irq (the VMM
@@ -67,6 +69,11 @@
 #define VIRTIO_MMIO_QUEUE_DRIVER_HIGH   0x094
 #define VIRTIO_MMIO_QUEUE_DEVICE_LOW    0x0a0
 #define VIRTIO_MMIO_QUEUE_DEVICE_HIGH   0x0a4
+#define VIRTIO_MMIO_SHM_SEL             0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW         0x0b0
+#define VIRTIO_MMIO_SHM_LEN_HIGH        0x0b4
+#define VIRTIO_MMIO_SHM_BASE_LOW        0x0b8
+#define VIRTIO_MMIO_SHM_BASE_HIGH       0x0bc
 #define VIRTIO_MMIO_CONFIG_GENERATION   0x0fc
 #define VIRTIO_MMIO_CONFIG              0x100
 

@@ -42,6 +42,8 @@ bad "path=FILE is required" --disk readonly=on
 bad "No such file" --disk path=$TMP/missing.img
 bad "not on or off" --disk path=$TMP/k,readonly=maybe
 bad "unknown key 'size'" --disk path=$TMP/k,size=1
+bad "not a number from 1 to 64" --disk path=$TMP/k,num_queues=65
+bad "not a number from 1 to 32768" --disk path=$TMP/k,queue_size=0
 bad "not a guest CID" --vsock cid=2,socket=$TMP/v.sock
 bad "cid=N and socket=PATH" --vsock cid=5
 bad "tap=NAME or loopback" --net mac=52:54:00:00:00:01
@@ -125,7 +127,8 @@ EOF
   else fail "vsock-$cc: host peer got '$(cat "$TMP/vs.got" 2>/dev/null)'"; fi
 
   cp "$TMP/orig.img" "$TMP/ro.img"
-  run ro-$cc "$KUT/$cc/virtio.elf" --disk path="$TMP/ro.img",readonly=on,serial=kutdisk \
+  run ro-$cc "$KUT/$cc/virtio.elf" \
+    --disk path="$TMP/ro.img",readonly=on,serial=kutdisk,num_queues=2,queue_size=64 \
     --cmdline "devices=1 blk_sectors=$SECTORS blk_write=16 blk_ro"
   guest_ok ro-$cc
   if cmp -s "$TMP/orig.img" "$TMP/ro.img"; then pass "ro-$cc: read-only file unchanged"

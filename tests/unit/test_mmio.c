@@ -226,6 +226,12 @@ static void test_bad_widths_and_offsets(void **state)
 	wr(fx, VIRTIO_MMIO_DEVICE_ID, 7);
 	assert_int_equal(rd(fx, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
 	assert_int_equal(rd(fx, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
+	/* No shared memory regions: lengths and bases all ones, whatever SHMSel says. */
+	wr(fx, VIRTIO_MMIO_SHM_SEL, 0);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffffu);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffffu);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_SHM_BASE_LOW), 0xffffffffu);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_SHM_BASE_HIGH), 0xffffffffu);
 	/* Past the window, or straddling its end. */
 	assert_int_equal(rdn(fx, VIRTIO_MMIO_SIZE, 4), 0);
 	assert_int_equal(rdn(fx, VIRTIO_MMIO_SIZE - 2, 4), 0);
