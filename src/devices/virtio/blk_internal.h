@@ -7,6 +7,7 @@
 #include <liburing.h>
 #include <linux/virtio_blk.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -40,7 +41,7 @@ struct blk_queue {
 	int kick_fd;              /* the driver's kick eventfd, read here (-1: queue_notify only) */
 	uint64_t kick_buf;
 	struct io_uring ring;
-	volatile bool stop;
+	atomic_bool stop;         /* set by reset on another thread (a data race as volatile) */
 	unsigned inflight;
 	struct blk_req *free_list;
 	struct blk_req *deferred; /* popped, waiting for pin budget */
