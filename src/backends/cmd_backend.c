@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "sandbox/landlock.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vhost-user/vu_server.h"
@@ -212,6 +213,32 @@ static void run_loop(struct backend_loop *l, const struct backend_opts *o)
 	}
 }
 
+/* Confine the process before it serves anyone: file removal limited to the directories of
+ * its own sockets (Landlock: at exit it removes them; seccomp cannot check paths), then the
+ * kind's syscall allowlist. No worker thread exists yet, so both cover every thread. 0, or
+ * -errno with one error line. */
+static int sandbox(const struct backend_kind *k, const struct backend_opts *o)
+{
+	const char *own_files[] = { o->client ? NULL : o->socket, o->uds };
+	int rc;
+
+	if (o->seccomp == SANDBOX_OFF)
+		return 0;
+	rc = sandbox_limit_removal(own_files, 2);
+	if (rc == -EOPNOTSUPP)
+		pr_info("backend %s: no Landlock in this kernel: unlink not limited", k->name);
+	else if (rc) {
+		fprintf(stderr, "vireo backend %s: cannot limit file removal (Landlock): %s\n",
+			k->name, strerror(-rc));
+		return rc;
+	}
+	rc = sandbox_install(sandbox_profile_find(k->name), 0, o->seccomp);
+	if (rc)
+		fprintf(stderr, "vireo backend %s: cannot install the seccomp filter: %s\n",
+			k->name, strerror(-rc));
+	return rc;
+}
+
 int cmd_backend(int argc, char **argv)
 {
 	struct backend_opts o = { .seccomp = SANDBOX_ON };
@@ -266,12 +293,9 @@ int cmd_backend(int argc, char **argv)
 		goto out_srv;
 	}
 	/* Everything that needs broad access is done: device created, socket listening. */
-	rc = sandbox_install(sandbox_profile_find(k->name), 0, o.seccomp);
-	if (rc) {
-		fprintf(stderr, "vireo backend %s: cannot install the seccomp filter: %s\n",
-			k->name, strerror(-rc));
+	rc = sandbox(k, &o);
+	if (rc)
 		goto out_srv;
-	}
 	pr_info("backend %s: serving on %s (%s mode, seccomp %s)", k->name, o.socket,
 		o.client ? "client" : "server", sandbox_mode_name(o.seccomp));
 	run_loop(&l, &o);
