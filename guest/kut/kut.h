@@ -111,10 +111,15 @@ __attribute__((noreturn)) static inline void halt_forever(void)
 		__asm__ volatile("cli; hlt");
 }
 
-/* External interrupts: vector gets kut_irq_stub, which counts into kut_irq_count and sends
- * the LAPIC an EOI. */
+/* External interrupts: vector gets kut_irq_stub, which counts into kut_irq_count (and
+ * kut_irq_count_cpu[APIC ID % KUT_IRQ_CPUS]) and sends the LAPIC an EOI. */
+#define KUT_IRQ_CPUS 256
 void set_irq_vector(unsigned vector);
+/* The boot CPU's IDT (exceptions and set_irq_vector gates) on this CPU: APs that take
+ * interrupts call it first. */
+void idt_load(void);
 extern volatile unsigned kut_irq_count;
+extern volatile unsigned kut_irq_count_cpu[KUT_IRQ_CPUS];
 static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
 

@@ -321,6 +321,7 @@ static void set_gate(unsigned vector, uint64_t a)
 
 extern const char kut_irq_stub[];
 volatile unsigned kut_irq_count;
+volatile unsigned kut_irq_count_cpu[KUT_IRQ_CPUS];
 
 void set_irq_vector(unsigned vector)
 {
@@ -331,20 +332,26 @@ void set_irq_vector(unsigned vector)
 void kut_irq(void);
 void kut_irq(void)
 {
-	kut_irq_count++;
+	__atomic_fetch_add(&kut_irq_count, 1, __ATOMIC_SEQ_CST); /* CPUs may take them at once */
+	__atomic_fetch_add(&kut_irq_count_cpu[apic_id() % KUT_IRQ_CPUS], 1, __ATOMIC_SEQ_CST);
 	apic_write(0xb0, 0); /* EOI */
 }
 
-static void setup_idt(void)
+void idt_load(void)
 {
 	struct {
 		uint16_t limit;
 		uint64_t base;
 	} __attribute__((packed)) desc = { sizeof(idt) - 1, (uintptr_t)idt };
 
+	__asm__ volatile("lidt %0" :: "m"(desc));
+}
+
+static void setup_idt(void)
+{
 	for (unsigned i = 0; i < 32; i++)
 		set_gate(i, kut_exc_stubs[i]);
-	__asm__ volatile("lidt %0" :: "m"(desc));
+	idt_load();
 }
 
 bool write_cr4_checked(uint64_t v)

@@ -15,6 +15,8 @@
  *   - virtio-vsock: guest CID in config space = vsock_cid=N; a connection to host port
  *     vsock_port=P (the host test listens at UDS_P and answers in upper case): REQUEST ->
  *     RESPONSE, a message out, its answer back, SHUTDOWN -> RST;
+ *   - smp (with --cpus 2): an AP drives rng with its IOAPIC pin aimed at the AP while the
+ *     boot CPU drives blk, at the same time; both finish, each CPU sees its interrupts;
  *   - every request completes with its interrupt: InterruptStatus bit 0 and an IOAPIC
  *     interrupt, acknowledged through InterruptACK.
  * Prints "kut virtio: N failures" and exits with N (vireo status (N << 1) | 1).
@@ -301,31 +303,42 @@ static uint64_t tsc_per_us(void)
 	return (rdtsc() - t0) * 1193182 / ((uint64_t)(uint16_t)(c0 - c) * 1000000);
 }
 
-/* bench=N on the command line: N requests of s on queue 0, one at a time (QD1: submit,
- * kick, interrupt, used entry), timed; one "kut virtio bench:" line. */
-static void bench(struct vdev *d, const char *what, const struct seg *s, unsigned n)
+/* count requests of s on queue 0, one at a time (QD1: submit, kick, interrupt on this CPU,
+ * used entry, InterruptACK), without output (any CPU may run it). Returns how many completed. */
+static long quiet_requests(struct vdev *d, const struct seg *s, unsigned n, long count)
 {
-	long count = cmdline_num("bench", 0);
-	uint64_t per_us, t0, t;
+	volatile unsigned *mine = &kut_irq_count_cpu[apic_id() % KUT_IRQ_CPUS];
 	long done = 0;
 
-	if (count <= 0)
-		return;
-	per_us = tsc_per_us();
-	t0 = rdtsc();
 	for (; done < count; done++) {
-		unsigned irqs = kut_irq_count;
+		unsigned irqs = *mine;
 		uint64_t w = rdtsc();
 
 		submit(d, 0, s, n);
 		while ((*(volatile uint16_t *)&d->vr[0]->used.idx == d->last_used[0] ||
-			kut_irq_count == irqs) && rdtsc() - w < TIMEOUT)
+			*mine == irqs) && rdtsc() - w < TIMEOUT)
 			cpu_relax();
 		if (*(volatile uint16_t *)&d->vr[0]->used.idx == d->last_used[0])
 			break;
 		d->last_used[0]++;
 		w32(d, R_IACK, r32(d, R_ISR));
 	}
+	return done;
+}
+
+/* bench=N on the command line: N requests of s on queue 0, one at a time, timed; one
+ * "kut virtio bench:" line. */
+static void bench(struct vdev *d, const char *what, const struct seg *s, unsigned n)
+{
+	long count = cmdline_num("bench", 0);
+	uint64_t per_us, t0, t;
+	long done;
+
+	if (count <= 0)
+		return;
+	per_us = tsc_per_us();
+	t0 = rdtsc();
+	done = quiet_requests(d, s, n, count);
 	t = rdtsc() - t0;
 	report(done == count, "bench: %s: %ld of %ld requests completed", what, done, count);
 	printf("kut virtio bench: %s: %ld requests in %lu us, %lu ns each\n", what, done,
@@ -563,6 +576,68 @@ static void test_vsock(struct vdev *d)
 	report(op == VS_RST, "vsock: SHUTDOWN answered with RST (op %ld)", op);
 }
 
+/* ---- smp on the command line (and --cpus 2): two CPUs, two devices, at once ---- */
+
+#define SMP_REQS 300
+static struct vdev *volatile ap_dev;
+static volatile uint32_t ap_apic;
+static volatile int ap_state;          /* 1 up, 2 go, 3 done */
+static volatile long ap_done;
+static struct seg ap_seg = { buf2, 64, true };
+
+void ap_main(unsigned index)
+{
+	if (index != 0)
+		return;
+	idt_load();
+	apic_enable(false);
+	ap_apic = apic_id();
+	__atomic_store_n(&ap_state, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&ap_state, __ATOMIC_SEQ_CST) != 2)
+		cpu_relax();
+	irq_enable();
+	ap_done = quiet_requests(ap_dev, &ap_seg, 1, SMP_REQS);
+	irq_disable();
+	__atomic_store_n(&ap_state, 3, __ATOMIC_SEQ_CST);
+}
+
+/* The AP drives rng (its IOAPIC pin now aimed at the AP), the boot CPU drives blk, both
+ * kicking and taking interrupts at the same time; each CPU must see its device's
+ * interrupts. */
+static void test_smp(struct vdev *rng, struct vdev *blk)
+{
+	struct seg rd[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
+			     { &blk_status, 1, true } };
+	uint32_t bsp = apic_id();
+	unsigned bsp_irqs, ap_irqs;
+	uint64_t t0 = rdtsc();
+	long done;
+
+	smp_start_aps();
+	while (__atomic_load_n(&ap_state, __ATOMIC_SEQ_CST) != 1 && rdtsc() - t0 < TIMEOUT)
+		cpu_relax();
+	if (!report_ok(ap_state == 1, "smp: an AP is up (APIC ID %u)", ap_apic))
+		return;
+	ioapic_write(0x10 + 2 * rng->irq + 1, ap_apic << 24);
+	ap_dev = rng;
+	bsp_irqs = kut_irq_count_cpu[bsp % KUT_IRQ_CPUS];
+	ap_irqs = kut_irq_count_cpu[ap_apic % KUT_IRQ_CPUS];
+	blk_hdr = (struct blk_req){ 0, 0, 0 };
+	__atomic_store_n(&ap_state, 2, __ATOMIC_SEQ_CST);
+	done = quiet_requests(blk, rd, 3, SMP_REQS);
+	while (__atomic_load_n(&ap_state, __ATOMIC_SEQ_CST) != 3 && rdtsc() - t0 < TIMEOUT)
+		cpu_relax();
+	report(done == SMP_REQS && ap_done == SMP_REQS,
+	       "smp: blk on CPU %u and rng on CPU %u at once: %ld and %ld of %u requests", bsp,
+	       ap_apic, done, ap_done, SMP_REQS);
+	report(kut_irq_count_cpu[bsp % KUT_IRQ_CPUS] - bsp_irqs >= 1 &&
+	       kut_irq_count_cpu[ap_apic % KUT_IRQ_CPUS] - ap_irqs >= 1,
+	       "smp: interrupts on both CPUs (boot CPU %u, AP %u)",
+	       kut_irq_count_cpu[bsp % KUT_IRQ_CPUS] - bsp_irqs,
+	       kut_irq_count_cpu[ap_apic % KUT_IRQ_CPUS] - ap_irqs);
+	ioapic_write(0x10 + 2 * rng->irq + 1, bsp << 24);
+}
+
 int main(void)
 {
 	static struct vdev devs[MMIO_SLOTS];
@@ -605,6 +680,19 @@ int main(void)
 			test_vsock(&devs[i]);
 		else
 			report_skip("slot %u: device id %u", devs[i].slot, devs[i].id);
+	}
+	if (cmdline_has("smp")) {
+		struct vdev *rng = NULL, *blk = NULL;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (devs[i].id == 4)
+				rng = &devs[i];
+			if (devs[i].id == 2)
+				blk = &devs[i];
+		}
+		if (report_ok(rng && blk && fwcfg_read_le(FW_CFG_NB_CPUS, 2) >= 2,
+			      "smp: rng, blk and a second CPU"))
+			test_smp(rng, blk);
 	}
 	irq_disable();
 	printf("kut virtio: %u failures\n", kut_failures());

@@ -7,6 +7,8 @@
 #               unchanged), read past the end refused, flush, GET_ID; every completion with its
 #               interrupt (irqfd -> IOAPIC) and InterruptStatus acknowledged
 #   net         loopback: config MAC, a frame sent on tx0 comes back on rx0
+#   smp         2 vCPUs: an AP drives rng (its IOAPIC pin aimed at the AP) while the boot CPU
+#               drives blk, at once; each CPU gets its device's interrupts
 #   vsock       guest CID; a guest connection to a host Unix-socket listener (UDS_5000):
 #               a message there, the answer back, SHUTDOWN -> RST; the host checks the bytes
 #   readonly    the write fails in the guest and the file stays byte-identical
@@ -88,9 +90,9 @@ guest_ok() {
 
 for cc in gcc clang; do
   cp "$TMP/orig.img" "$TMP/disk.img"
-  run rw-$cc "$KUT/$cc/virtio.elf" --rng --disk path="$TMP/disk.img",serial=kutdisk \
+  run rw-$cc "$KUT/$cc/virtio.elf" --cpus 2 --rng --disk path="$TMP/disk.img",serial=kutdisk \
     --net loopback,mac=52:54:00:12:34:56 \
-    --cmdline "devices=3 blk_sectors=$SECTORS blk_write=16 net_mac=0x525400123456"
+    --cmdline "devices=3 blk_sectors=$SECTORS blk_write=16 net_mac=0x525400123456 smp"
   guest_ok rw-$cc
   if python3 - "$TMP/orig.img" "$TMP/disk.img" <<'EOF'
 import sys
