@@ -17,6 +17,7 @@
 #include "core/cmd_run.h"
 #include "core/devices.h"
 #include "core/vm.h"
+#include "sandbox/landlock.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
 
@@ -246,6 +247,31 @@ __attribute__((constructor)) static void run_clock_origin(void)
 	run_t0_ns = vm_now_ns();
 }
 
+/* A vsock device removes its host listener at exit, so the seccomp profile then allows
+ * unlink(2), whose path seccomp cannot check: limit file removal to the listeners'
+ * directories with Landlock, before any thread exists (its domains are per thread and
+ * inherited). Nothing to do without vsock (unlink is not allowed at all) or --seccomp off. */
+static int run_limit_removal(const struct vm_config *cfg)
+{
+	const char *files[VM_VIRTIO_MAX];
+	unsigned n = 0;
+	int ret;
+
+	for (unsigned i = 0; i < cfg->virtio.n; i++)
+		if (cfg->virtio.dev[i].kind == VM_VIRTIO_VSOCK)
+			files[n++] = cfg->virtio.dev[i].path;
+	if (!n || cfg->seccomp == SANDBOX_OFF)
+		return 0;
+	ret = sandbox_limit_removal(files, n);
+	if (ret == -EOPNOTSUPP) {
+		pr_info("no Landlock in this kernel: the vsock device's unlink is not limited");
+		return 0;
+	}
+	if (ret)
+		pr_err("cannot limit file removal (Landlock): %s", strerror(-ret));
+	return ret;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = { .t_start_ns = run_t0_ns ? run_t0_ns : vm_now_ns() };
@@ -269,6 +295,10 @@ int cmd_run(int argc, char **argv)
 		return VM_EXIT_USAGE;
 	if (cfg.initrd && access(cfg.initrd, R_OK)) {
 		pr_err("initrd %s: %s", cfg.initrd, strerror(errno));
+		munmap(img, len);
+		return VM_EXIT_USAGE;
+	}
+	if (run_limit_removal(&cfg)) {
 		munmap(img, len);
 		return VM_EXIT_USAGE;
 	}
