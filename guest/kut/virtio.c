@@ -390,6 +390,31 @@ static long blk_io(struct vdev *d, uint32_t type, uint64_t sector, void *data, u
 	return request(d, s, 3) < 0 ? -1 : blk_status;
 }
 
+/* A 4 KiB read at the sector in blk_hdr. */
+static const struct seg blk_read4k[3] = { { &blk_hdr, sizeof(blk_hdr), false },
+					  { buf, 4096, true }, { &blk_status, 1, true } };
+
+static bool pattern_ok(const uint8_t *p, uint64_t off, unsigned len);
+
+/* Reset with a request in flight (the device thread may be mid-I/O), then start over. */
+static void blk_reset_in_flight(struct vdev *d)
+{
+	uint32_t feat;
+	long st;
+
+	blk_hdr = (struct blk_req){ 0, 0, 8 };
+	submit(d, 0, blk_read4k, 3);
+	w32(d, R_STATUS, 0);
+	report(r32(d, R_STATUS) == 0 && r32(d, R_ISR) == 0 && r32(d, R_QREADY) == 0,
+	       "blk: reset with a request in flight");
+	w32(d, R_IACK, 3);
+	if (!dev_init(d, 0, &feat, 1))
+		return;
+	st = blk_io(d, 0, 8, buf, 4096);
+	report(st == 0 && pattern_ok(buf, 8 * 512, 4096), "blk: read after the reset (status %ld)",
+	       st);
+}
+
 static bool pattern_ok(const uint8_t *p, uint64_t off, unsigned len)
 {
 	for (unsigned i = 0; i < len; i++, off++)
@@ -439,25 +464,9 @@ static void test_blk(struct vdev *d)
 	report(st == 0 && !memcmp(buf, "kutdisk", 8), "blk: GET_ID '%s' (status %ld)",
 	       (const char *)buf, st);
 
-	struct seg rd4k[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
-			       { &blk_status, 1, true } };
 	blk_hdr = (struct blk_req){ 0, 0, 0 };
-	bench(d, "blk 4 KiB reads", rd4k, 3);
-
-	/* Reset with a request in flight (the device thread may be mid-I/O), then start over. */
-	struct seg s[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
-			    { &blk_status, 1, true } };
-	blk_hdr = (struct blk_req){ 0, 0, 8 };
-	submit(d, 0, s, 3);
-	w32(d, R_STATUS, 0);
-	report(r32(d, R_STATUS) == 0 && r32(d, R_ISR) == 0 && r32(d, R_QREADY) == 0,
-	       "blk: reset with a request in flight");
-	w32(d, R_IACK, 3);
-	if (!dev_init(d, 0, &feat, 1))
-		return;
-	st = blk_io(d, 0, 8, buf, 4096);
-	report(st == 0 && pattern_ok(buf, 8 * 512, 4096), "blk: read after the reset (status %ld)",
-	       st);
+	bench(d, "blk 4 KiB reads", blk_read4k, 3);
+	blk_reset_in_flight(d);
 }
 
 /* virtio-net in loopback: a frame sent on tx0 comes back on rx0 behind a fresh header; the
@@ -606,8 +615,6 @@ void ap_main(unsigned index)
  * interrupts. */
 static void test_smp(struct vdev *rng, struct vdev *blk)
 {
-	struct seg rd[3] = { { &blk_hdr, sizeof(blk_hdr), false }, { buf, 4096, true },
-			     { &blk_status, 1, true } };
 	uint32_t bsp = apic_id();
 	unsigned bsp_irqs, ap_irqs;
 	uint64_t t0 = rdtsc();
@@ -624,7 +631,7 @@ static void test_smp(struct vdev *rng, struct vdev *blk)
 	ap_irqs = kut_irq_count_cpu[ap_apic % KUT_IRQ_CPUS];
 	blk_hdr = (struct blk_req){ 0, 0, 0 };
 	__atomic_store_n(&ap_state, 2, __ATOMIC_SEQ_CST);
-	done = quiet_requests(blk, rd, 3, SMP_REQS);
+	done = quiet_requests(blk, blk_read4k, 3, SMP_REQS);
 	while (__atomic_load_n(&ap_state, __ATOMIC_SEQ_CST) != 3 && rdtsc() - t0 < TIMEOUT)
 		cpu_relax();
 	report(done == SMP_REQS && ap_done == SMP_REQS,
@@ -638,14 +645,11 @@ static void test_smp(struct vdev *rng, struct vdev *blk)
 	ioapic_write(0x10 + 2 * rng->irq + 1, bsp << 24);
 }
 
-int main(void)
+/* The devices in the MMIO slots (by MagicValue) with their IRQs routed; returns how many. */
+static unsigned find_devices(struct vdev *devs)
 {
-	static struct vdev devs[MMIO_SLOTS];
 	unsigned n = 0;
 
-	outb(0x21, 0xff); /* both 8259s masked: interrupts come through the IOAPIC */
-	outb(0xa1, 0xff);
-	apic_enable(false);
 	for (unsigned s = 0; s < MMIO_SLOTS; s++) {
 		struct vdev *d = &devs[n];
 
@@ -666,6 +670,26 @@ int main(void)
 		route_irq(d);
 		n++;
 	}
+	return n;
+}
+
+static struct vdev *find_id(struct vdev *devs, unsigned n, uint32_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (devs[i].id == id)
+			return &devs[i];
+	return NULL;
+}
+
+int main(void)
+{
+	static struct vdev devs[MMIO_SLOTS];
+	unsigned n;
+
+	outb(0x21, 0xff); /* both 8259s masked: interrupts come through the IOAPIC */
+	outb(0xa1, 0xff);
+	apic_enable(false);
+	n = find_devices(devs);
 	report(n == (unsigned)cmdline_num("devices", 0), "found %u devices (want %ld)", n,
 	       cmdline_num("devices", 0));
 	irq_enable();
@@ -681,19 +705,10 @@ int main(void)
 		else
 			report_skip("slot %u: device id %u", devs[i].slot, devs[i].id);
 	}
-	if (cmdline_has("smp")) {
-		struct vdev *rng = NULL, *blk = NULL;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (devs[i].id == 4)
-				rng = &devs[i];
-			if (devs[i].id == 2)
-				blk = &devs[i];
-		}
-		if (report_ok(rng && blk && fwcfg_read_le(FW_CFG_NB_CPUS, 2) >= 2,
-			      "smp: rng, blk and a second CPU"))
-			test_smp(rng, blk);
-	}
+	if (cmdline_has("smp") &&
+	    report_ok(find_id(devs, n, 4) && find_id(devs, n, 2) &&
+		      fwcfg_read_le(FW_CFG_NB_CPUS, 2) >= 2, "smp: rng, blk and a second CPU"))
+		test_smp(find_id(devs, n, 4), find_id(devs, n, 2));
 	irq_disable();
 	printf("kut virtio: %u failures\n", kut_failures());
 	return (int)kut_failures();

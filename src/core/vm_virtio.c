@@ -174,6 +174,18 @@ static void setup_irqfd(struct vm_virtio_dev *d)
 	}
 }
 
+/* An in-process device's kick eventfds, made now rather than at the guest's DRIVER_OK on a
+ * vCPU thread (a vhost-user device has its own). */
+static int make_kick_fds(struct vm_virtio_dev *d)
+{
+	for (unsigned q = 0; !d->remote && q < d->vdev.cls->num_queues; q++) {
+		d->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (d->kickfd[q] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 static void dev_free(struct vm_virtio_dev *d)
 {
 	if (d->on_bus)
@@ -226,14 +238,9 @@ static int dev_new(struct vm *vm, unsigned i, const struct vm_virtio_spec *s,
 		d->vdev_ready = true;
 		d->handle = virtio_device_handle(&d->vdev);
 	}
-	/* kick eventfds made now, not at the guest's DRIVER_OK on a vCPU thread */
-	for (unsigned q = 0; !d->remote && q < d->vdev.cls->num_queues; q++) {
-		d->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (d->kickfd[q] < 0) {
-			ret = -errno;
-			goto fail;
-		}
-	}
+	ret = make_kick_fds(d);
+	if (ret)
+		goto fail;
 	setup_irqfd(d);
 	ret = virtio_mmio_init(&d->mmio, d->handle, &host, d->name);
 	if (ret)
