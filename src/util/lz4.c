@@ -98,3 +98,39 @@ ssize_t lz4_legacy_decompress(const void *in, size_t inlen, void *out, size_t ou
 	}
 	return (ssize_t)o;
 }
+
+ssize_t lz4_legacy_next(const void *in, size_t inlen, size_t *pos, void *out, size_t outcap)
+{
+	const uint8_t *p = in;
+	size_t i = *pos, o = 0;
+	uint32_t v;
+
+	if (i == 0) { /* the stream's start: its magic */
+		if (inlen < 4)
+			return -EINVAL;
+		memcpy(&v, p, 4);
+		if (v != LZ4_LEGACY_MAGIC)
+			return -EINVAL;
+		i = 4;
+	}
+	while (i <= inlen && inlen - i >= 4) {
+		int r;
+
+		memcpy(&v, p + i, 4);
+		i += 4;
+		if (v == LZ4_LEGACY_MAGIC)
+			continue;       /* concatenated frames */
+		if (v > inlen - i)
+			break;          /* trailer (e.g. the kernel's appended size) */
+		r = lz4_block(p + i, v, out, outcap, &o);
+		if (r)
+			return r;
+		i += v;
+		if (o) {        /* empty blocks are skipped: 0 means the end */
+			*pos = i;
+			return (ssize_t)o;
+		}
+	}
+	*pos = inlen;
+	return 0;
+}

@@ -63,11 +63,41 @@ static void test_refusals(void **state)
 	assert_int_equal(lz4_legacy_decompress(stream, 3, out, sizeof(out)), -EINVAL);
 }
 
+/* lz4_legacy_next: the same stream block by block (each into the buffer's start), then 0 at
+ * the trailer; a block whose match reaches into the previous block is refused there, while
+ * the whole-stream decoder takes it. */
+static void test_next(void **state)
+{
+	static const uint8_t cross[] = {
+		0x02, 0x21, 0x4c, 0x18,
+		4, 0, 0, 0, 0x30, 'a', 'b', 'c',
+		3, 0, 0, 0, 0x01, 3, 0,          /* a 5-byte match at offset 3: the first block */
+	};
+	uint8_t out[64];
+	size_t pos = 0;
+
+	(void)state;
+	assert_int_equal(lz4_legacy_next(stream, sizeof(stream), &pos, out, sizeof(out)), 13);
+	assert_memory_equal(out, "abcabcabcabcx", 13);
+	assert_int_equal(lz4_legacy_next(stream, sizeof(stream), &pos, out, sizeof(out)), 2);
+	assert_memory_equal(out, "yz", 2);
+	assert_int_equal(lz4_legacy_next(stream, sizeof(stream), &pos, out, sizeof(out)), 0);
+	assert_int_equal(lz4_legacy_next(stream, sizeof(stream), &pos, out, sizeof(out)), 0);
+	pos = 0;
+	assert_int_equal(lz4_legacy_next(stream, sizeof(stream), &pos, out, 10), -ENOSPC);
+	pos = 0;
+	assert_int_equal(lz4_legacy_next(cross, sizeof(cross), &pos, out, sizeof(out)), 3);
+	assert_int_equal(lz4_legacy_next(cross, sizeof(cross), &pos, out, sizeof(out)), -EINVAL);
+	assert_int_equal(lz4_legacy_decompress(cross, sizeof(cross), out, sizeof(out)), 8);
+	assert_memory_equal(out, "abcabcab", 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_next),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

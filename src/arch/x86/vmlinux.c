@@ -26,11 +26,51 @@ static bool elf_ok(const void *img, size_t len)
 	       eh->e_machine == EM_X86_64 && eh->e_type == ET_EXEC;
 }
 
+/* Checks PT_LOAD segment i of an ELF image of len bytes against the image and guest RAM;
+ * prints why and returns -ENOEXEC when it does not fit. */
+static int elf_segment_ok(struct vm *vm, const Elf64_Phdr *ph, size_t len, unsigned i)
+{
+	if (ph->p_filesz > ph->p_memsz || ph->p_offset > len || ph->p_filesz > len - ph->p_offset ||
+	    ph->p_paddr < BOOT_KERNEL_ADDR || ph->p_memsz > vm->ram_low ||
+	    ph->p_paddr > vm->ram_low - ph->p_memsz) {
+		pr_err("kernel %s: ELF segment %u (%#llx+%#llx) outside guest RAM "
+		       "(--memory too small?)", vm->cfg.kernel, i,
+		       (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+/* The program headers of an ELF image whose first avail bytes are at img (len in all),
+ * checked. Returns their number (PT_LOAD or not, at most max), -EAGAIN when they lie beyond
+ * avail or are more than max, -ENOEXEC (printed) when bad. */
+static int elf_phdrs(struct vm *vm, const uint8_t *img, size_t avail, size_t len,
+		     Elf64_Phdr *ph, unsigned max)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	uint64_t phend = eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
+
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > len || phend > len ||
+	    phend < eh->e_phoff) {
+		pr_err("kernel %s: bad ELF program headers", vm->cfg.kernel);
+		return -ENOEXEC;
+	}
+	if (phend > avail || eh->e_phnum > max)
+		return -EAGAIN;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		memcpy(&ph[i], img + eh->e_phoff + i * sizeof(*ph), sizeof(*ph));
+		if (ph[i].p_type == PT_LOAD && elf_segment_ok(vm, &ph[i], len, i))
+			return -ENOEXEC;
+	}
+	return eh->e_phnum;
+}
+
 /* Copy the PT_LOAD segments into guest RAM (which is still all zero beyond what the loader
  * wrote below 1 MiB, so .bss needs no clearing). Sets *end to the highest byte used. */
 static int elf_load_segments(struct vm *vm, const uint8_t *img, size_t len, uint64_t *end)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	Elf64_Phdr ph;
 	uint64_t phend = eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
 
 	*end = 0;
@@ -40,19 +80,11 @@ static int elf_load_segments(struct vm *vm, const uint8_t *img, size_t len, uint
 		return -ENOEXEC;
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		Elf64_Phdr ph;
-
 		memcpy(&ph, img + eh->e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
-		    ph.p_paddr < BOOT_KERNEL_ADDR || ph.p_memsz > vm->ram_low ||
-		    ph.p_paddr > vm->ram_low - ph.p_memsz) {
-			pr_err("kernel %s: ELF segment %u (%#llx+%#llx) outside guest RAM "
-			       "(--memory too small?)", vm->cfg.kernel, i,
-			       (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
+		if (elf_segment_ok(vm, &ph, len, i))
 			return -ENOEXEC;
-		}
 		if (gm_write(&vm->mem, ph.p_paddr, img + ph.p_offset, ph.p_filesz))
 			return -EFAULT;
 		if (ph.p_paddr + ph.p_memsz > *end)
@@ -65,6 +97,19 @@ static int elf_load_segments(struct vm *vm, const uint8_t *img, size_t len, uint
 	return 0;
 }
 
+/* The entry point must lie in the loaded kernel; then boot_params and the rest. */
+static int elf_finish(struct vm *vm, uint64_t e_entry, uint64_t end, const void *hdr_img,
+		      const struct bz_info *bi, struct boot_entry *entry)
+{
+	if (e_entry < BOOT_KERNEL_ADDR || e_entry >= end) {
+		pr_err("kernel %s: ELF entry %#llx is not a physical address in the kernel",
+		       vm->cfg.kernel, (unsigned long long)e_entry);
+		return -ENOEXEC;
+	}
+	return linux_boot_finish(vm, hdr_img, bi, (end + GM_PAGE_SIZE - 1) & ~(GM_PAGE_SIZE - 1),
+				 e_entry, entry);
+}
+
 static int elf_boot(struct vm *vm, const void *elf, size_t len, const void *hdr_img,
 		    const struct bz_info *bi, struct boot_entry *entry)
 {
@@ -72,15 +117,78 @@ static int elf_boot(struct vm *vm, const void *elf, size_t len, const void *hdr_
 	uint64_t end;
 	int ret = elf_load_segments(vm, elf, len, &end);
 
+	return ret ? ret : elf_finish(vm, eh->e_entry, end, hdr_img, bi, entry);
+}
+
+#define STREAM_MAX_PHDRS 32
+
+/* Each unpacked block's share of the PT_LOAD segments (file offsets [fo, fo + n)) into
+ * guest RAM. */
+static int stream_copy(struct vm *vm, const uint8_t *blk, uint64_t fo, size_t n,
+		       const Elf64_Phdr *ph, int nph)
+{
+	for (int i = 0; i < nph; i++) {
+		uint64_t a = ph[i].p_offset, b = ph[i].p_offset + ph[i].p_filesz;
+
+		if (ph[i].p_type != PT_LOAD || b <= fo || a >= fo + n)
+			continue;
+		a = a > fo ? a : fo;
+		b = b < fo + n ? b : fo + n;
+		if (gm_write(&vm->mem, ph[i].p_paddr + (a - ph[i].p_offset), blk + (a - fo), b - a))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* The LZ4 payload unpacked one block at a time (legacy blocks are independent, at most
+ * 8 MiB each) into one reused buffer, each block's share of the segments copied to guest RAM
+ * as it comes: no temporary image of the whole vmlinux (53 MB for Debian's), whose pages
+ * cost about as much to fault in and clear as the copy itself. The first block must hold
+ * the ELF and program headers; every segment is checked before anything is copied.
+ * -EAGAIN when the payload cannot be unpacked this way (the caller then unpacks it whole). */
+static int unpack_streamed(struct vm *vm, const uint8_t *p, size_t plen, uint32_t size,
+			   const void *hdr_img, const struct bz_info *bi, struct boot_entry *entry)
+{
+	Elf64_Phdr ph[STREAM_MAX_PHDRS];
+	uint64_t fo = 0, end = 0, e_entry = 0;
+	size_t pos = 0;
+	int nph = 0, ret = 0;
+	ssize_t n;
+	uint8_t *buf = mmap(NULL, LZ4_LEGACY_BLOCK_MAX, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (buf == MAP_FAILED)
+		return -EAGAIN;
+	madvise(buf, LZ4_LEGACY_BLOCK_MAX, MADV_HUGEPAGE);
+	while (!ret && (n = lz4_legacy_next(p, plen, &pos, buf, LZ4_LEGACY_BLOCK_MAX)) > 0) {
+		if (fo == 0) {
+			if (!elf_ok(buf, n)) {
+				ret = -EAGAIN;
+				break;
+			}
+			e_entry = ((const Elf64_Ehdr *)buf)->e_entry;
+			nph = elf_phdrs(vm, buf, n, size, ph, STREAM_MAX_PHDRS);
+			ret = nph < 0 ? nph : 0;
+			for (int i = 0; i < nph; i++)
+				if (ph[i].p_type == PT_LOAD && ph[i].p_paddr + ph[i].p_memsz > end)
+					end = ph[i].p_paddr + ph[i].p_memsz;
+			if (!ret && !end) {
+				pr_err("kernel %s: no loadable ELF segment", vm->cfg.kernel);
+				ret = -ENOEXEC;
+			}
+		}
+		if (!ret && (n > (ssize_t)(size - fo) || stream_copy(vm, buf, fo, n, ph, nph)))
+			ret = -EAGAIN;
+		fo += n;
+	}
+	munmap(buf, LZ4_LEGACY_BLOCK_MAX);
+	if (!ret && fo != size)
+		ret = -EAGAIN;  /* a corrupt block, or not the size the trailer says */
 	if (ret)
 		return ret;
-	if (eh->e_entry < BOOT_KERNEL_ADDR || eh->e_entry >= end) {
-		pr_err("kernel %s: ELF entry %#llx is not a physical address in the kernel",
-		       vm->cfg.kernel, (unsigned long long)eh->e_entry);
-		return -ENOEXEC;
-	}
-	return linux_boot_finish(vm, hdr_img, bi, (end + GM_PAGE_SIZE - 1) & ~(GM_PAGE_SIZE - 1),
-				 eh->e_entry, entry);
+	pr_info("kernel %s: LZ4 payload unpacked on the host, block by block (%u bytes)",
+		vm->cfg.kernel, size);
+	return elf_finish(vm, e_entry, end, hdr_img, bi, entry);
 }
 
 /* Host-side unpacking pays off where KVM emulates guest kernel code: a nested, paravirtual
@@ -114,11 +222,14 @@ int bz_load_unpacked(struct vm *vm, const void *img, const struct bz_info *bi,
 	memcpy(&size, p + bi->payload_len - 4, 4);   /* the build appends the unpacked size */
 	if (size < sizeof(Elf64_Ehdr) || size > VMLINUX_MAX)
 		return -ENOTSUP;
+	boot_populate_read(p, bi->payload_len); /* the compressed input: one call, not a fault per page */
+	ret = unpack_streamed(vm, p, bi->payload_len, size, img, bi, entry);
+	if (ret != -EAGAIN)
+		return ret;
 	out = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (out == MAP_FAILED)
 		return -ENOTSUP;
 	madvise(out, size, MADV_HUGEPAGE);   /* fewer page faults while unpacking */
-	boot_populate_read(p, bi->payload_len); /* the compressed input: one call, not a fault per page */
 	n = lz4_legacy_decompress(p, bi->payload_len, out, size);
 	if (n != (ssize_t)size || !elf_ok(out, size)) {
 		pr_debug("kernel %s: LZ4 payload not unpacked (%zd): guest decompresses",
