@@ -23,6 +23,25 @@ static int lz4_len(const uint8_t *in, size_t n, size_t *i, size_t *len)
 	return 0;
 }
 
+/* A match with an offset below 8 (runs of zeros or short patterns, frequent in kernels):
+ * the output repeats with period off, so after the first adj bytes (adj: the smallest
+ * multiple of off that is >= 8) it is copied 8 bytes at a time from adj bytes back, which
+ * reads only bytes already written. Writes up to 8 bytes past len (the caller has room; they
+ * are rewritten later or lie past the output). */
+static void lz4_repeat(uint8_t *d, size_t off, size_t len)
+{
+	size_t adj = off * ((8 + off - 1) / off), k;
+
+	if (off == 1) {
+		memset(d, d[-1], len);
+		return;
+	}
+	for (k = 0; k < adj && k < len; k++)
+		d[k] = (d - off)[k];
+	for (; k < len; k += 8)
+		memcpy(d + k, d + k - adj, 8);
+}
+
 /* One block of n bytes into out[*o..cap). */
 static int lz4_block(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *o)
 {
@@ -57,15 +76,21 @@ static int lz4_block(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
 			return -EINVAL;
 		if (mlen > cap - *o)
 			return -ENOSPC;
-		if (off >= 8 && cap - *o >= mlen + 8) {
+		/* The fast copies may write 8 bytes past what they copy: all but the last
+		 * bytes of a match that ends at the buffer's end go that way (a kernel's blocks
+		 * often end in a long run of zeros), the rest byte by byte. */
+		size_t fast = cap - *o < 16 ? 0 : mlen < cap - *o - 8 ? mlen : cap - *o - 8;
+
+		if (off >= 8) {
 			/* 8 bytes at a time: with off >= 8 each chunk reads only bytes already
 			 * written, even when source and destination overlap. */
-			for (size_t k = 0; k < mlen; k += 8)
+			for (size_t k = 0; k < fast; k += 8)
 				memcpy(out + *o + k, out + *o - off + k, 8);
-		} else {
-			for (size_t k = 0; k < mlen; k++)   /* short offset or near the end */
-				out[*o + k] = out[*o - off + k];
+		} else if (fast) {
+			lz4_repeat(out + *o, off, fast);
 		}
+		for (size_t k = fast; k < mlen; k++)
+			out[*o + k] = out[*o - off + k];
 		*o += mlen;
 	}
 	return 0;

@@ -3,7 +3,8 @@
  * absent, so the blocks get exercised). Checked: no crash or access outside the buffers
  * (ASan), and the block-by-block decoder agrees with the whole-stream one: every block it
  * accepts is the next part of what the whole decoder writes, and when all blocks are
- * accepted their total is the whole decoder's length. */
+ * accepted their total is the whole decoder's length; and the whole decoder's output is what
+ * a plain byte-by-byte decoder here makes of the stream (its fast copies change nothing). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,53 @@
 
 #define CAP (1u << 20)
 
+/* The reference: one byte at a time, no shortcuts. -1 on any error. */
+static ssize_t plain_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+	size_t i = 4, o = 0;
+
+	while (n - i >= 4) {
+		uint32_t v;
+		size_t end;
+
+		memcpy(&v, in + i, 4);
+		i += 4;
+		if (v == LZ4_LEGACY_MAGIC)
+			continue;
+		if (v > n - i)
+			break;
+		for (end = i + v; i < end;) {
+			size_t lit = in[i] >> 4, ml = in[i] & 15, off;
+			uint8_t b;
+
+			i++;
+			if (lit == 15)
+				do { if (i >= end) return -1; b = in[i++]; lit += b; } while (b == 255);
+			if (lit > end - i || lit > cap - o)
+				return -1;
+			for (size_t k = 0; k < lit; k++)
+				out[o++] = in[i++];
+			if (i == end)
+				break;
+			if (end - i < 2)
+				return -1;
+			off = in[i] | (size_t)in[i + 1] << 8;
+			i += 2;
+			if (ml == 15)
+				do { if (i >= end) return -1; b = in[i++]; ml += b; } while (b == 255);
+			ml += 4;
+			if (!off || off > o || ml > cap - o)
+				return -1;
+			for (size_t k = 0; k < ml; k++, o++)
+				out[o] = out[o - off];
+		}
+	}
+	return (ssize_t)o;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t in[1 << 16], whole[CAP], blk[CAP];
+	static uint8_t in[1 << 16], whole[CAP], blk[CAP], ref[CAP];
 	size_t n = size > sizeof(in) - 4 ? sizeof(in) - 4 : size, pos = 0, done = 0;
 	uint32_t magic = LZ4_LEGACY_MAGIC;
 	ssize_t w, b;
@@ -22,6 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(in, &magic, 4);
 	memcpy(in + 4, data, n);
 	w = lz4_legacy_decompress(in, n + 4, whole, CAP);
+	if (w >= 0 && (plain_decode(in, n + 4, ref, CAP) != w || memcmp(ref, whole, w)))
+		abort();
 	while ((b = lz4_legacy_next(in, n + 4, &pos, blk, CAP)) > 0) {
 		if (w >= 0 && ((size_t)b > (size_t)w - done || memcmp(blk, whole + done, b)))
 			abort();

@@ -92,12 +92,39 @@ static void test_next(void **state)
 	assert_memory_equal(out, "abcabcab", 8);
 }
 
+/* Matches with short offsets that run to the very end of the output buffer (a kernel's
+ * blocks end in long runs of zeros): the fast copies must neither write past the buffer nor
+ * get a byte wrong. */
+static void test_runs_to_the_end(void **state)
+{
+	static const uint8_t run1[] = { 0x02, 0x21, 0x4c, 0x18, 5, 0, 0, 0,
+					0x1f, 'a', 1, 0, 44 };              /* "a" + 63 x "a" */
+	static const uint8_t run3[] = { 0x02, 0x21, 0x4c, 0x18, 7, 0, 0, 0,
+					0x3f, 'a', 'b', 'c', 3, 0, 42 };    /* "abc" + 61 more */
+	uint8_t out[80];
+	size_t pos = 0;
+
+	(void)state;
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(lz4_legacy_decompress(run1, sizeof(run1), out, 64), 64);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(out[i], 'a');
+	assert_int_equal(out[64], 0xee);
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(lz4_legacy_next(run3, sizeof(run3), &pos, out, 64), 64);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(out[i], "abc"[i % 3]);
+	assert_int_equal(out[64], 0xee);
+	assert_int_equal(lz4_legacy_decompress(run3, sizeof(run3), out, 63), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_next),
+		cmocka_unit_test(test_runs_to_the_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
