@@ -86,16 +86,16 @@ if [ -d /sys/module/kvm_pvm ] && [ "${BENCH_BOOT_PVM:-0}" != 1 ]; then
 	say "  code): the default Linux guest does not boot in usable time under it (vireo: 12-19"
 	say "  minutes to the initramfs; QEMU -accel kvm stalls too; docs/ARCHITECTURE.md), so it"
 	say "  is not measured here (BENCH_BOOT_PVM=1 tries anyway)."
-	MODE=kut
+	MODE=kut KUT_WHY="PVM host"
 elif ! setup_linux; then
 	say "cannot build the default guest (scripts/make-guest.sh)"
-	MODE=kut
+	MODE=kut KUT_WHY="no default guest image"
 else
 	r=$(once vireo "$W/probe.log")
 	if ! ok_run "$r"; then
 		say "the default guest did not boot under vireo within ${TO} s here ($r)"
 		tail -n 3 "$W/probe.log" | sed 's/^/  console: /'
-		MODE=kut
+		MODE=kut KUT_WHY="the default guest did not boot here"
 	fi
 fi
 if [ $MODE = kut ]; then
@@ -167,12 +167,12 @@ SETUP=$(median vireo setup_ms)
 OVER=$(median vireo overhead_kib 1024)
 if [ -n "$QEMU_WHY" ]; then
 	say "goals (issue 5): set-up $SETUP ms (goal <= 5), overhead $OVER MiB (goal <= 3); no ratio: $QEMU_WHY"
-	[ $MODE = kut ] && say "figures are for the kut test kernel, not the default Linux guest"
+	[ $MODE = kut ] && say "figures are for the kut test kernel, not the default Linux guest ($KUT_WHY)"
 	echo "boot: vireo $V ms, qemu-microvm n/a, ratio n/a"
 	exit 0
 fi
 Q=$(median qemu banner_ms)
 R=$(awk -v v="$V" -v q="$Q" 'BEGIN { if (q > 0) printf "%.2f", v / q; else print "n/a" }')
 say "goals (issue 5): ratio $R (goal <= 0.6), set-up $SETUP ms (goal <= 5), overhead $OVER MiB (goal <= 3)"
-[ $MODE = kut ] && say "figures above are for the kut test kernel hello32.elf, not the default Linux guest (PVM host)"
+[ $MODE = kut ] && say "figures above are for the kut test kernel hello32.elf, not the default Linux guest ($KUT_WHY)"
 echo "boot: vireo $V ms, qemu-microvm $Q ms, ratio $R"
