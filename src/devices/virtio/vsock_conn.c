@@ -205,6 +205,16 @@ static int send_iov(int fd, const struct iovec *iov, unsigned n)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 }
 
+/* The guest sends no more and everything it sent is written: the host peer sees EOF. Once:
+ * flush() runs on every socket event, and a host still sending to the guest makes many. */
+static void host_shut_wr(struct vsock_conn *c)
+{
+	if (c->host_shut_wr)
+		return;
+	c->host_shut_wr = true;
+	shutdown(c->fd, SHUT_WR);
+}
+
 /* Write the ring to the host socket. Returns false when c was closed. */
 static bool flush(struct vsock_dev *d, struct vsock_conn *c)
 {
@@ -233,7 +243,7 @@ static bool flush(struct vsock_dev *d, struct vsock_conn *c)
 			return false;
 		}
 		if (c->guest_shut_send)
-			shutdown(c->fd, SHUT_WR);
+			host_shut_wr(c);
 	}
 	maybe_announce(c);
 	vsock_conn_update_rx(d, c);
@@ -314,7 +324,7 @@ static void guest_shutdown(struct vsock_dev *d, struct vsock_conn *c, uint32_t f
 		return;
 	}
 	if (c->guest_shut_send && !c->out.len)
-		shutdown(c->fd, SHUT_WR);
+		host_shut_wr(c);
 	vsock_conn_update_rx(d, c);
 }
 

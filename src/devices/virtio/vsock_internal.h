@@ -64,6 +64,7 @@ struct vsock_conn {
 	unsigned ctrl;              /* VC_* packets to send */
 	uint32_t shut_flags;        /* flags of the pending / last SHUTDOWN we send */
 	bool guest_shut_send, guest_shut_rcv; /* the guest's SHUTDOWN flags so far */
+	bool host_shut_wr;        /* shutdown(SHUT_WR) done on the host socket */
 	bool host_eof, host_hup;    /* read returned 0; peer closed both ways */
 	bool readable, writable;    /* edge seen, no EAGAIN since */
 	bool credit_requested;      /* CREDIT_REQUEST sent, no credit info since */
