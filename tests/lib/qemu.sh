@@ -66,6 +66,10 @@ qemu_start() {
 	done
 	qemu_argv "$cmd"
 	QEMU_LOG=$log
+	# emptied here, not only by the background job's redirection: a qemu_wait_for right after
+	# this could otherwise find the text in the previous run's log (seen: a backend killed
+	# "at ack=40" before the guest had written anything)
+	: >"$log"
 	timeout -k 5 "$timeout" "${QEMU_ARGV[@]}" -chardev stdio,id=con,signal=off \
 		-serial chardev:con "$@" </dev/null >"$log" 2>&1 &
 	QEMU_PID=$!
