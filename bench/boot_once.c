@@ -176,121 +176,164 @@ static uint64_t sample_stopped(pid_t pid, long ram_kib, struct sample *s, bool *
 	return now_ns() - t;
 }
 
-int main(int argc, char **argv)
-{
-	const char *banner = NULL, *marker = NULL, *logpath = NULL;
-	long ram_kib = 256 * 1024;
-	double timeout_s = 60;
-	struct buf con = { 0 }, err = { 0 };
-	struct sample s = { .rss_kib = -1 };
-	uint64_t t0, t_banner = 0, t_exit = 0, stopped = 0;
-	int out[2], errp[2], pidfd, status = -1, i;
-	bool sampled = false, gone = false, reaped = false;
-	FILE *log = NULL;
-	pid_t pid;
+struct opts {
+	const char *banner, *marker, *logpath;
+	long ram_kib;
+	double timeout_s;
+	char **cmd;
+};
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
-		}
+/* One run's state and results. */
+struct run {
+	pid_t pid;
+	int pidfd, out, err, status;   /* status: waitpid's, -1 until reaped */
+	struct buf con, errbuf;
+	struct sample s;
+	uint64_t t0, t_banner, t_exit, stopped;
+	bool sampled, gone, reaped, timed_out;
+	FILE *log;
+};
+
+static void parse_opts(int argc, char **argv, struct opts *o)
+{
+	int i;
+
+	*o = (struct opts){ .ram_kib = 256 * 1024, .timeout_s = 60 };
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(argv[i], "--banner"))
-			banner = argv[++i];
+			o->banner = argv[++i];
 		else if (!strcmp(argv[i], "--marker"))
-			marker = argv[++i];
+			o->marker = argv[++i];
 		else if (!strcmp(argv[i], "--ram-mib"))
-			ram_kib = atol(argv[++i]) * 1024;
+			o->ram_kib = atol(argv[++i]) * 1024;
 		else if (!strcmp(argv[i], "--timeout"))
-			timeout_s = atof(argv[++i]);
+			o->timeout_s = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--log"))
-			logpath = argv[++i];
+			o->logpath = argv[++i];
 		else
 			usage();
 	}
-	if (i >= argc)
+	if (i + 1 >= argc)
 		usage();
-	con.p = calloc(1, BUF_MAX);
-	err.p = calloc(1, BUF_MAX);
-	if (!con.p || !err.p || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC))
-		return 2;
-	if (logpath && !(log = fopen(logpath, "w")))
-		return 2;
-	t0 = now_ns();
-	pid = spawn(argv + i, out, errp);
-	if (pid < 0)
-		return 2;
+	o->cmd = argv + i + 1;
+}
+
+/* Fork and exec the command with its stdout and stderr on pipes; 0 or -1. */
+static int start(const struct opts *o, struct run *r)
+{
+	int out[2], err[2];
+
+	r->con.p = calloc(1, BUF_MAX);
+	r->errbuf.p = calloc(1, BUF_MAX);
+	r->status = -1;
+	if (!r->con.p || !r->errbuf.p || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -1;
+	if (o->logpath && !(r->log = fopen(o->logpath, "w")))
+		return -1;
+	r->t0 = now_ns();
+	r->pid = spawn(o->cmd, out, err);
+	if (r->pid < 0)
+		return -1;
 	close(out[1]);
-	close(errp[1]);
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
+	close(err[1]);
+	r->out = out[0];
+	r->err = err[0];
+	r->pidfd = syscall(SYS_pidfd_open, r->pid, 0);
+	if (r->pidfd < 0) {
 		perror("pidfd_open");
-		kill(pid, SIGKILL);
-		return 2;
+		kill(r->pid, SIGKILL);
+		return -1;
 	}
+	return 0;
+}
 
-	struct pollfd pfd[3] = { { out[0], POLLIN, 0 }, { errp[0], POLLIN, 0 }, { pidfd, POLLIN, 0 } };
-	uint64_t deadline = t0 + (uint64_t)(timeout_s * 1e9);
-	bool timed_out = false;
+/* After new console output: the banner's time, and the memory sample at the marker. */
+static void check_console(const struct opts *o, struct run *r)
+{
+	if (o->banner && !r->t_banner && strstr(r->con.p, o->banner))
+		r->t_banner = now_ns();
+	if (!o->marker || r->sampled || r->t_exit || !strstr(r->con.p, o->marker))
+		return;
+	r->sampled = true;
+	r->stopped += sample_stopped(r->pid, o->ram_kib, &r->s, &r->gone, &r->status);
+	if (r->gone) {
+		r->reaped = r->status != -1;
+		if (!r->t_exit)
+			r->t_exit = now_ns();
+	}
+}
 
-	while (pfd[0].fd >= 0 || pfd[1].fd >= 0 || (!t_exit && !gone)) {
+/* Read console and stderr until both end and the process has exited (killed at the
+ * timeout), then reap it. */
+static void watch(const struct opts *o, struct run *r)
+{
+	struct pollfd pfd[3] = { { r->out, POLLIN, 0 }, { r->err, POLLIN, 0 },
+				 { r->pidfd, POLLIN, 0 } };
+	uint64_t deadline = r->t0 + (uint64_t)(o->timeout_s * 1e9);
+
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0 || (!r->t_exit && !r->gone)) {
 		uint64_t now = now_ns();
 		int ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000) + 1;
 
-		if (now >= deadline && !t_exit) {
-			timed_out = true;
-			kill(pid, SIGKILL);
+		if (now >= deadline && !r->t_exit) {
+			r->timed_out = true;
+			kill(r->pid, SIGKILL);
 			deadline = now + 5000000000ull;
 		}
 		if (poll(pfd, 3, ms) < 0 && errno != EINTR)
 			break;
 		if (pfd[2].fd >= 0 && (pfd[2].revents & POLLIN)) {
-			t_exit = now_ns();
+			r->t_exit = now_ns();
 			pfd[2].fd = -1;
 		}
 		for (int k = 0; k < 2; k++) {
-			struct buf *b = k ? &err : &con;
-
 			if (pfd[k].fd < 0 || !(pfd[k].revents & (POLLIN | POLLHUP)))
 				continue;
-			if (slurp(pfd[k].fd, b, k ? NULL : log) <= 0)
+			if (slurp(pfd[k].fd, k ? &r->errbuf : &r->con, k ? NULL : r->log) <= 0)
 				pfd[k].fd = -1;
 		}
-		if (banner && !t_banner && strstr(con.p, banner))
-			t_banner = now_ns();
-		if (marker && !sampled && !t_exit && strstr(con.p, marker)) {
-			sampled = true;
-			stopped += sample_stopped(pid, ram_kib, &s, &gone, &status);
-			if (gone) {
-				reaped = status != -1;
-				if (!t_exit)
-					t_exit = now_ns();
-			}
-		}
+		check_console(o, r);
 	}
-	if (!reaped && waitpid(pid, &status, 0) != pid)
-		status = -1;
-	if (log)
-		fclose(log);
+	if (!r->reaped && waitpid(r->pid, &r->status, 0) != r->pid)
+		r->status = -1;
+	if (r->log)
+		fclose(r->log);
+}
 
+static void report(const struct run *r)
+{
+	const struct sample *s = &r->s;
+	bool mem = s->rss_kib >= 0 && s->nguest;
 	double setup, launch_setup;
-	int code = status < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	char st[16];
 
-	if (timed_out)
+	if (r->timed_out)
 		snprintf(st, sizeof(st), "timeout");
 	else
-		snprintf(st, sizeof(st), "%d", code);
-
-	parse_vireo(err.p, t0, &setup, &launch_setup);
+		snprintf(st, sizeof(st), "%d", r->status < 0 ? -1 : WIFEXITED(r->status) ?
+			 WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status));
+	parse_vireo(r->errbuf.p, r->t0, &setup, &launch_setup);
 	printf("status=%s banner_ms=%.3f exit_ms=%.3f stopped_ms=%.3f setup_ms=%.3f "
 	       "launch_setup_ms=%.3f rss_kib=%ld guest_kib=%ld overhead_kib=%ld "
 	       "priv_overhead_kib=%ld guest_maps=%d\n",
-	       st, t_banner ? (t_banner - t0) / 1e6 : -1.0,
-	       t_exit ? (t_exit - t0 - stopped) / 1e6 : -1.0, stopped / 1e6, setup, launch_setup,
-	       s.rss_kib, s.rss_kib < 0 ? -1 : s.guest_kib,
-	       s.rss_kib < 0 || !s.nguest ? -1 : s.rss_kib - s.guest_kib,
-	       s.rss_kib < 0 || !s.nguest ? -1 : s.priv_kib - s.guest_priv_kib, s.nguest);
+	       st, r->t_banner ? (r->t_banner - r->t0) / 1e6 : -1.0,
+	       r->t_exit ? (r->t_exit - r->t0 - r->stopped) / 1e6 : -1.0, r->stopped / 1e6,
+	       setup, launch_setup, s->rss_kib, s->rss_kib < 0 ? -1 : s->guest_kib,
+	       mem ? s->rss_kib - s->guest_kib : -1, mem ? s->priv_kib - s->guest_priv_kib : -1,
+	       s->nguest);
+}
+
+int main(int argc, char **argv)
+{
+	struct run r = { .s = { .rss_kib = -1 } };
+	struct opts o;
+
+	parse_opts(argc, argv, &o);
+	if (start(&o, &r))
+		return 2;
+	watch(&o, &r);
+	report(&r);
 	return 0;
 }
