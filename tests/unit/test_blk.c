@@ -408,6 +408,21 @@ static void test_ring_restricted(void **state)
 	close(pfd[1]);
 }
 
+/* The ring a running queue actually uses went through blk_ring_restrict() (which
+ * test_ring_restricted shows refusing an open). Another thread cannot probe the ring itself:
+ * it is SINGLE_ISSUER, so the kernel answers EEXIST before it looks at restrictions. */
+static void test_queue_ring_restricted(void **state)
+{
+	struct fx *fx = *state;
+	struct virtio_blk *blk;
+
+	bring_up(fx, 0);
+	assert_int_equal(one(fx, VIRTIO_BLK_T_IN, 0, DATA, 512, true), VIRTIO_BLK_S_OK);
+	blk = fx->vdev.priv;
+	assert_true(blk->queues[0].started);
+	assert_true(blk->queues[0].restricted);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test(test_ring_restricted),
+		cmocka_unit_test_setup_teardown(test_queue_ring_restricted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -237,7 +237,9 @@ int blk_ring_restrict(struct io_uring *ring)
 /* One ring per queue, used by its thread only: SINGLE_ISSUER + DEFER_TASKRUN let completions
  * wait (no inter-processor interrupt, no task-work signal) until the thread asks for them in
  * io_uring_enter, which it does anyway when it sleeps. The ring starts disabled so that the
- * queue thread, not this one, becomes its issuer. Older kernels: a plain ring. */
+ * queue thread, not this one, becomes its issuer, and so that it can be restricted first.
+ * Kernels before 6.1 (no DEFER_TASKRUN): a ring that is still created disabled and
+ * restricted (5.10+); only a kernel without even that gets a plain ring, said loudly. */
 static int queue_ring_init(struct blk_queue *q)
 {
 	struct io_uring_params p;
@@ -246,9 +248,18 @@ static int queue_ring_init(struct blk_queue *q)
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
 	rc = io_uring_queue_init_params(q->blk->qsize + 8, &q->ring, &p);
+	if (rc == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_R_DISABLED;
+		rc = io_uring_queue_init_params(q->blk->qsize + 8, &q->ring, &p);
+	}
 	q->ring_disabled = !rc;
-	if (rc == -EINVAL)
+	q->restricted = false;
+	if (rc == -EINVAL) {
+		pr_warn("virtio-blk: queue %u: io_uring cannot be restricted on this kernel",
+			q->idx);
 		rc = io_uring_queue_init(q->blk->qsize + 8, &q->ring, 0);
+	}
 	if (rc)
 		return rc;
 	/* the image as registered file 0: no file reference taken and dropped per request */
@@ -258,6 +269,7 @@ static int queue_ring_init(struct blk_queue *q)
 		io_uring_queue_exit(&q->ring);
 		return rc;
 	}
+	q->restricted = q->ring_disabled;
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct blk_queue {
 	struct blk_req *deferred; /* popped, waiting for pin budget */
 	bool pushed, broken;
 	bool ring_disabled;       /* created disabled, enabled by the queue thread */
+	bool restricted;          /* blk_ring_restrict() applied to the ring */
 	bool fixed_file;          /* the image is registered file 0 of the ring */
 	int file;                 /* what SQEs name: 0 (fixed) or the image's fd */
 	uint64_t requests;        /* started since the device was created */
