@@ -415,6 +415,14 @@ static void test_memfd_shared(void **state)
 	munmap(second, r->size);
 	/* The fd is close-on-exec, so it does not leak into children. */
 	assert_int_equal(fcntl(r->fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	/* Its size is sealed: a process it is shared with can count on its mapping never losing
+	 * pages to a truncate (SIGBUS), and nobody can lift the seals. */
+	assert_int_equal(fcntl(r->fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	assert_int_equal(ftruncate(r->fd, (off_t)(r->fd_offset + r->size) / 2), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(r->fd, (off_t)(r->fd_offset + r->size) * 2), -1);
+	assert_int_equal(errno, EPERM);
 }
 
 /* gm_zero: zeros exactly the range (unaligned ends, across two regions), marks it dirty, gives
