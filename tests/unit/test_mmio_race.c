@@ -5,7 +5,10 @@
  * reset) while the blk thread completes requests and raises interrupts. Nothing may crash
  * (ASan/UBSan builds), deadlock (an alarm turns a hang into a failure) or leave state behind:
  * after a final reset everything reads 0. The driver must also get work done between the
- * hostile resets. */
+ * hostile resets. Kicks reach blk both ways vireo run has: QueueNotify exits (kick_vq) and,
+ * as KVM would signal an ioeventfd, writes to the kick eventfd the transport hands the device
+ * at DRIVER_OK (host->queue_kick) and takes back at reset, which the hostile thread fires at
+ * any time. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,12 +44,31 @@ struct race {
 	char path[32];
 	atomic_bool stop;
 	atomic_uint irqs;
+	int kickfd;             /* what a KVM ioeventfd on QueueNotify would signal */
+	atomic_uint kicks_routed;
 	unsigned completed, rounds;
 };
 
 static void on_irq(void *opaque)
 {
 	atomic_fetch_add(&((struct race *)opaque)->irqs, 1);
+}
+
+/* host->queue_kick, as vm_virtio.c does it: at DRIVER_OK the device may take the kick
+ * eventfd (blk polls it in its ring); at reset stale kicks are drained. */
+static bool on_queue_kick(void *opaque, unsigned idx, bool enable)
+{
+	struct race *r = opaque;
+	eventfd_t stale;
+
+	if (!enable) {
+		eventfd_read(r->kickfd, &stale);
+		return false;
+	}
+	if (!virtio_device_set_kick_fd(&r->vdev, idx, r->kickfd))
+		return false;
+	atomic_fetch_add(&r->kicks_routed, 1);
+	return true;
 }
 
 static uint64_t now_ns(void)
@@ -138,7 +161,12 @@ static void *hostile_thread(void *arg)
 		uint64_t cfg;
 
 		switch (x % 8) {
-		case 0: wr(r, VIRTIO_MMIO_QUEUE_NOTIFY, (x >> 8) % 3); break;
+		case 0:
+			if (x & 0x100)
+				eventfd_write(r->kickfd, 1); /* an ioeventfd kick */
+			else
+				wr(r, VIRTIO_MMIO_QUEUE_NOTIFY, (x >> 9) % 3);
+			break;
 		case 1: wr(r, VIRTIO_MMIO_INTERRUPT_ACK, x >> 8); break;
 		case 2: (void)rd(r, VIRTIO_MMIO_INTERRUPT_STATUS); break;
 		case 3: (void)rd(r, VIRTIO_MMIO_STATUS); break;
@@ -168,7 +196,7 @@ static void test_two_vcpus_and_a_device_thread(void **state)
 {
 	struct race *r = test_calloc(1, sizeof(*r));
 	struct virtio_blk_config_opts o = { .serial = "race" };
-	struct virtio_mmio_host host = { on_irq, NULL, NULL, NULL };
+	struct virtio_mmio_host host = { on_irq, on_queue_kick, NULL, NULL };
 	pthread_t a, b;
 	int fd;
 
@@ -180,6 +208,8 @@ static void test_two_vcpus_and_a_device_thread(void **state)
 	assert_int_equal(ftruncate(fd, 1 << 20), 0);
 	close(fd);
 	o.path = r->path;
+	r->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(r->kickfd >= 0);
 	assert_int_equal(gm_init(&r->gm), 0);
 	assert_true(gm_add_ram(&r->gm, 0, MEM_SIZE, 0) >= 0);
 	host.gm = &r->gm;
@@ -200,15 +230,17 @@ static void test_two_vcpus_and_a_device_thread(void **state)
 	assert_int_equal(rd(r, VIRTIO_MMIO_STATUS), 0);
 	assert_int_equal(rd(r, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	assert_int_equal(rd(r, VIRTIO_MMIO_QUEUE_READY), 0);
-	print_message("%u rounds, %u requests completed, %u interrupts, %lu accesses refused\n",
-		      r->rounds, r->completed, atomic_load(&r->irqs),
-		      (unsigned long)atomic_load(&r->m.refused));
+	print_message("%u rounds, %u requests completed, %u interrupts, %lu accesses refused, "
+		      "kick fd taken %u times\n", r->rounds, r->completed, atomic_load(&r->irqs),
+		      (unsigned long)atomic_load(&r->m.refused), atomic_load(&r->kicks_routed));
 	assert_true(r->completed > 0);
 	assert_true(atomic_load(&r->irqs) > 0);
+	assert_true(atomic_load(&r->kicks_routed) > 0);
 
 	virtio_mmio_destroy(&r->m);
 	virtio_device_destroy(&r->vdev);
 	gm_destroy(&r->gm);
+	close(r->kickfd);
 	unlink(r->path);
 	test_free(r);
 }
