@@ -254,6 +254,10 @@ static void queue_enable(struct virtio_mmio *vm, struct virtio_mmio_queue *q)
 		refuse(vm, "queue %u enabled before FEATURES_OK (status 0x%x)", idx, st);
 		return;
 	}
+	if (st & VIRTIO_STATUS_DRIVER_OK) { /* its kicks were routed, if at all, at DRIVER_OK */
+		refuse(vm, "queue %u enabled after DRIVER_OK", idx);
+		return;
+	}
 	if (!is_pow2(q->num) || q->num > max) {
 		refuse(vm, "queue %u size %u (a power of two up to %u)", idx, q->num, max);
 		return;

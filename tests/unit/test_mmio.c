@@ -614,6 +614,17 @@ static void test_transport_ring_checks(void **state)
 	wr(fx, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(fx, VIRTIO_MMIO_QUEUE_READY), 1);
 	assert_int_equal(lax.readies, 2);
+	/* A queue programmed before DRIVER_OK but enabled only after it: the transport refuses
+	 * (virtio 1.2, 4.2.3.2: queues are set up before DRIVER_OK), whatever the device would
+	 * accept. */
+	wr(fx, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1)), S_ALL);
+	program_queue(fx, 0, QSIZE, RING, RING + 0x1000, RING + 0x2000);
+	wr(fx, VIRTIO_MMIO_STATUS, S_ALL | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_STATUS), S_ALL | VIRTIO_STATUS_DRIVER_OK);
+	wr(fx, VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(fx, VIRTIO_MMIO_QUEUE_READY), 0);
+	assert_int_equal(lax.readies, 2);
 	virtio_mmio_destroy(&fx->mmio);
 	assert_int_equal(virtio_mmio_init(&fx->mmio, virtio_device_handle(&fx->vdev), &host,
 					  "test-mmio"), 0);
