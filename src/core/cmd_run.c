@@ -29,7 +29,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 "usage: vireo run --kernel FILE [options]\n"
-"Boot FILE (a Linux bzImage, or a multiboot kernel) on KVM.\n\n"
+"Boot FILE (a Linux bzImage, an ELF vmlinux, or a multiboot kernel) on KVM.\n\n"
 "  -k, --kernel FILE       kernel image\n"
 "  -i, --initrd FILE       initial ramdisk (bzImage) or module (multiboot)\n"
 "  -p, --cmdline STR       kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
