@@ -3,20 +3,25 @@
  * (8 MiB) is loaded into guest memory, and every PT_LOAD segment must be there byte for byte
  * (the reference is lz4_legacy_decompress of the whole stream), .bss zero, the entry at the
  * ELF entry. Once with independent blocks (unpacked block by block) and once with a block
- * whose match reaches into the previous block (the loader then unpacks the stream whole). */
+ * whose match reaches into the previous block (the loader then unpacks the stream whole).
+ * Which of the two paths ran is read from the loader's log line (the results are the same by
+ * design, so without it the block-by-block path could disappear unnoticed). */
 #include <elf.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "arch/x86/boot.h"
 #include "core/vm.h"
+#include "util/log.h"
 #include "util/lz4.h"
 
 #define MiB (1u << 20)
@@ -113,6 +118,35 @@ static uint8_t *make_bzimage(const uint8_t *elf, bool cross, size_t *len)
 	return img;
 }
 
+/* stderr into a temporary file while the loader runs; returns the saved stderr. */
+static int capture_start(FILE **f)
+{
+	int saved = dup(2);
+
+	*f = tmpfile();
+	assert_non_null(*f);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(*f), 2) == 2);
+	return saved;
+}
+
+/* Restore stderr; whether the captured text contains what. */
+static bool capture_end(FILE *f, int saved, const char *what)
+{
+	char buf[4096];
+	size_t n;
+
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, what) != NULL;
+}
+
 static void load_and_check(bool cross)
 {
 	uint8_t *elf = make_elf(), *ref = malloc(ELF_SIZE), *got = malloc(SEG1_SIZE + SEG1_BSS);
@@ -138,7 +172,15 @@ static void load_and_check(bool cross)
 	assert_int_equal(gm_init(&vm->mem), 0);
 	assert_int_equal(gm_add_ram(&vm->mem, 0, RAM, 0), 0);
 	assert_int_equal(bz_parse(img, len, &bi, &why), 0);
+	enum log_level lvl = log_get_level();
+	FILE *log;
+	int saved = capture_start(&log);
+
+	log_set_level(LOG_INFO);
 	assert_int_equal(bz_load_unpacked(vm, img, &bi, &entry), 0);
+	log_set_level(lvl);
+	/* independent blocks: unpacked block by block; a block reaching back: the whole stream */
+	assert_int_equal(capture_end(log, saved, "block by block"), !cross);
 	assert_int_equal(entry.rip, SEG1_PADDR + 0x40);
 	assert_int_equal(gm_read(&vm->mem, SEG1_PADDR, got, SEG1_SIZE + SEG1_BSS), 0);
 	assert_memory_equal(got, ref + SEG1_OFF, SEG1_SIZE);
