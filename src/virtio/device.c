@@ -7,6 +7,7 @@
 #include "virtio/device_ops.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ static inline struct virtio_device *to_vdev(void *dev)
 {
 	return dev;
 }
+
+/* A refusal the driver caused: loud for the first few only (virtio_device_log). */
+#define vdev_warn(vdev, ...) virtio_device_log(vdev, LOG_WARN, __VA_ARGS__)
 
 static void vdev_lock(struct virtio_device *vdev)
 {
@@ -70,11 +74,11 @@ static int slot_configurable(struct virtio_device *vdev, struct virtio_queue_slo
 			     unsigned idx, const char *what)
 {
 	if (!q) {
-		pr_warn("virtio-%s: %s of queue %u: no such queue", vdev->cls->name, what, idx);
+		vdev_warn(vdev, "virtio-%s: %s of queue %u: no such queue", vdev->cls->name, what, idx);
 		return -EINVAL;
 	}
 	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) || q->ready) {
-		pr_warn("virtio-%s: %s of queue %u refused: queue is live", vdev->cls->name, what,
+		vdev_warn(vdev, "virtio-%s: %s of queue %u refused: queue is live", vdev->cls->name, what,
 			idx);
 		return -EBUSY;
 	}
@@ -95,7 +99,7 @@ static int op_set_features(void *dev, uint64_t features)
 
 	vdev_lock(vdev);
 	if (vdev->status & VIRTIO_STATUS_FEATURES_OK) {
-		pr_warn("virtio-%s: features 0x%llx written after FEATURES_OK: ignored",
+		vdev_warn(vdev, "virtio-%s: features 0x%llx written after FEATURES_OK: ignored",
 			vdev->cls->name, (unsigned long long)features);
 		ret = -EBUSY;
 	} else {
@@ -126,19 +130,19 @@ static bool features_acceptable(struct virtio_device *vdev)
 	int ret;
 
 	if (extra) {
-		pr_warn("virtio-%s: driver accepted features 0x%llx that were not offered",
+		vdev_warn(vdev, "virtio-%s: driver accepted features 0x%llx that were not offered",
 			vdev->cls->name, (unsigned long long)extra);
 		return false;
 	}
 	if (!feature_set(f, VIRTIO_F_VERSION_1)) {
-		pr_warn("virtio-%s: driver did not accept VERSION_1 (legacy drivers unsupported)",
+		vdev_warn(vdev, "virtio-%s: driver did not accept VERSION_1 (legacy drivers unsupported)",
 			vdev->cls->name);
 		return false;
 	}
 	if (vdev->cls->features_ok) {
 		ret = vdev->cls->features_ok(vdev, f);
 		if (ret < 0) {
-			pr_warn("virtio-%s: device refused features 0x%llx: %s", vdev->cls->name,
+			vdev_warn(vdev, "virtio-%s: device refused features 0x%llx: %s", vdev->cls->name,
 				(unsigned long long)f, strerror(-ret));
 			return false;
 		}
@@ -205,7 +209,7 @@ static void op_set_status(void *dev, uint8_t status)
 	old = vdev->status;
 	want = status & STATUS_DRIVER_BITS; /* NEEDS_RESET is the device's own bit */
 	if (old & STATUS_DRIVER_BITS & ~want) {
-		pr_warn("virtio-%s: status 0x%x would clear bits of 0x%x: refused (reset first)",
+		vdev_warn(vdev, "virtio-%s: status 0x%x would clear bits of 0x%x: refused (reset first)",
 			vdev->cls->name, status, old);
 		goto out;
 	}
@@ -216,7 +220,7 @@ static void op_set_status(void *dev, uint8_t status)
 		if (!(want & bit) || (old & bit))
 			continue;
 		if (!status_bit_allowed(vdev, bit, next)) {
-			pr_warn("virtio-%s: status bit 0x%x refused (status 0x%x)",
+			vdev_warn(vdev, "virtio-%s: status bit 0x%x refused (status 0x%x)",
 				vdev->cls->name, bit, next);
 			continue;
 		}
@@ -226,7 +230,7 @@ static void op_set_status(void *dev, uint8_t status)
 	if ((next & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK))
 		driver_ok_locked(vdev);
 	if ((next & VIRTIO_STATUS_FAILED) && !(old & VIRTIO_STATUS_FAILED))
-		pr_warn("virtio-%s: driver set FAILED", vdev->cls->name);
+		vdev_warn(vdev, "virtio-%s: driver set FAILED", vdev->cls->name);
 out:
 	vdev_unlock(vdev);
 }
@@ -278,7 +282,7 @@ static int op_set_vq_num(void *dev, unsigned idx, unsigned num)
 		goto out;
 	if (num == 0 || num > vdev->cls->queue_max_size ||
 	    (!feature_set(vdev->driver_features, VIRTIO_F_RING_PACKED) && !is_pow2(num))) {
-		pr_warn("virtio-%s: queue %u size %u refused (max %u%s)", vdev->cls->name, idx,
+		vdev_warn(vdev, "virtio-%s: queue %u size %u refused (max %u%s)", vdev->cls->name, idx,
 			num, vdev->cls->queue_max_size,
 			feature_set(vdev->driver_features, VIRTIO_F_RING_PACKED) ? "" :
 			", power of two");
@@ -319,12 +323,12 @@ static int slot_start(struct virtio_device *vdev, struct virtio_queue_slot *q, u
 	int ret;
 
 	if (!(vdev->status & VIRTIO_STATUS_FEATURES_OK)) {
-		pr_warn("virtio-%s: queue %u enabled before FEATURES_OK: refused",
+		vdev_warn(vdev, "virtio-%s: queue %u enabled before FEATURES_OK: refused",
 			vdev->cls->name, idx);
 		return -EINVAL;
 	}
 	if (!packed && !is_pow2(q->num)) {
-		pr_warn("virtio-%s: queue %u size %u is not a power of two: refused",
+		vdev_warn(vdev, "virtio-%s: queue %u size %u is not a power of two: refused",
 			vdev->cls->name, idx, q->num);
 		return -EINVAL;
 	}
@@ -332,7 +336,7 @@ static int slot_start(struct virtio_device *vdev, struct virtio_queue_slot *q, u
 	ret = vq_setup(&q->vq, vdev->gm, vdev->iotlb, (uint16_t)q->num, q->desc, q->driver,
 		       q->device, vdev->driver_features);
 	if (ret < 0) {
-		pr_warn("virtio-%s: queue %u rings refused (desc 0x%llx driver 0x%llx device "
+		vdev_warn(vdev, "virtio-%s: queue %u rings refused (desc 0x%llx driver 0x%llx device "
 			"0x%llx size %u): %s", vdev->cls->name, idx, (unsigned long long)q->desc,
 			(unsigned long long)q->driver, (unsigned long long)q->device, q->num,
 			vq_error_name(q->vq.last_error));
@@ -342,7 +346,7 @@ static int slot_start(struct virtio_device *vdev, struct virtio_queue_slot *q, u
 	if (q->base_set) {
 		vq_set_state(&q->vq, &st);
 		if (q->vq.broken) { /* e.g. a packed index beyond the ring */
-			pr_warn("virtio-%s: queue %u vring base %u/%u refused: %s",
+			vdev_warn(vdev, "virtio-%s: queue %u vring base %u/%u refused: %s",
 				vdev->cls->name, idx, st.last_avail_idx, st.used_idx,
 				vq_error_name(q->vq.last_error));
 			vq_reset(&q->vq);
@@ -362,11 +366,11 @@ static int op_set_vq_ready(void *dev, unsigned idx, bool ready)
 	vdev_lock(vdev);
 	q = slot_of(vdev, idx);
 	if (!q) {
-		pr_warn("virtio-%s: enable of queue %u: no such queue", vdev->cls->name, idx);
+		vdev_warn(vdev, "virtio-%s: enable of queue %u: no such queue", vdev->cls->name, idx);
 		ret = -EINVAL;
 	} else if (vdev->status & VIRTIO_STATUS_DRIVER_OK) {
 		if (ready != q->ready) {
-			pr_warn("virtio-%s: queue %u %s after DRIVER_OK: refused", vdev->cls->name,
+			vdev_warn(vdev, "virtio-%s: queue %u %s after DRIVER_OK: refused", vdev->cls->name,
 				idx, ready ? "enabled" : "disabled");
 			ret = -EBUSY;
 		}
@@ -637,10 +641,11 @@ void virtio_device_fail(struct virtio_device *vdev, unsigned idx, const char *wh
 	if (!(vdev->status & VIRTIO_STATUS_NEEDS_RESET)) {
 		vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
 		if (idx < vdev->cls->num_queues)
-			pr_err("virtio-%s: queue %u: %s; device needs reset", vdev->cls->name, idx,
-			       why);
+			virtio_device_log(vdev, LOG_ERR, "virtio-%s: queue %u: %s; device needs reset",
+					  vdev->cls->name, idx, why);
 		else
-			pr_err("virtio-%s: %s; device needs reset", vdev->cls->name, why);
+			virtio_device_log(vdev, LOG_ERR, "virtio-%s: %s; device needs reset",
+					  vdev->cls->name, why);
 		if (vdev->config_cb)
 			vdev->config_cb(vdev->config_cb_opaque);
 	}
@@ -654,6 +659,21 @@ void virtio_device_config_changed(struct virtio_device *vdev)
 	if (vdev->config_cb)
 		vdev->config_cb(vdev->config_cb_opaque);
 	vdev_unlock(vdev);
+}
+
+void virtio_device_log(struct virtio_device *vdev, int lvl, const char *fmt, ...)
+{
+	unsigned n = __atomic_fetch_add(&vdev->refusals, 1, __ATOMIC_RELAXED);
+	enum log_level l = n < VIRTIO_DEVICE_LOUD ? (enum log_level)lvl : LOG_DEBUG;
+	char msg[256];
+	va_list ap;
+
+	if (l > log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(l, "%s%s", msg, n + 1 == VIRTIO_DEVICE_LOUD ? " (more such at debug level)" : "");
 }
 
 bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit)

@@ -171,6 +171,7 @@ struct virtio_device {
 	void *config_cb_opaque;
 	void *priv;                   /* the device kind's state */
 	bool quiesced;                /* virtio_device_quiesce() until the next reset */
+	unsigned refusals;            /* driver mistakes logged so far (virtio_device_log) */
 };
 
 /* The ops for in-process devices: transports use {&virtio_device_ops_inproc, vdev}. */
@@ -196,6 +197,13 @@ void virtio_device_notify(struct virtio_device *vdev, unsigned idx);
 void virtio_device_fail(struct virtio_device *vdev, unsigned idx, const char *why);
 void virtio_device_config_changed(struct virtio_device *vdev);
 bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit);
+/* (addition) Log a driver's mistake (a refused status, feature set, queue set-up or request,
+ * a broken chain) at lvl (a log.h level) the first VIRTIO_DEVICE_LOUD times in the device's
+ * life, at debug level after that: a hostile driver may repeat one as fast as it likes and
+ * must not flood the host's logs. Any thread, no lock needed. */
+#define VIRTIO_DEVICE_LOUD 16
+void virtio_device_log(struct virtio_device *vdev, int lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* For a vhost-user server in front of an in-process device (dev is the struct virtio_device).
  * set_iotlb: put an IOTLB in front of guest memory for queues made ready from now on (NULL:

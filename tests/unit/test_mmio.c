@@ -7,13 +7,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <linux/virtio_ids.h>
 
 #include "devices/virtio/rng.h"
 #include "memory/guest_memory.h"
+#include "util/log.h"
 #include "virtio/device_ops.h"
 #include "virtio/mmio.h"
 #include "vq_driver.h"
@@ -630,6 +633,60 @@ static void test_transport_ring_checks(void **state)
 					  "test-mmio"), 0);
 }
 
+/* Lines written to stderr while a hostile driver repeats refused accesses n times each:
+ * status writes that would clear bits, FEATURES_OK with a feature not offered, queue sizes
+ * the device refuses, and broken chains (NEEDS_RESET, then a reset, again). */
+static unsigned log_lines_of_hostile_loop(struct fx *fx, unsigned n)
+{
+	enum log_level lvl = log_get_level();
+	FILE *f = tmpfile();
+	int saved = dup(2), c;
+	unsigned lines = 0;
+
+	assert_non_null(f);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(fileno(f), 2), 2);
+	log_set_level(LOG_WARN);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1) | F(50)),
+				 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+		wr(fx, VIRTIO_MMIO_STATUS, 0);
+		assert_int_equal(negotiate(fx, F(VIRTIO_F_VERSION_1)), S_ALL);
+		vqd_destroy(&fx->d);
+		assert_int_equal(setup_ring(fx), 1);
+		wr(fx, VIRTIO_MMIO_STATUS, S_ALL | VIRTIO_STATUS_DRIVER_OK);
+		wr(fx, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE); /* clears bits: refused */
+		vqd_write_desc(&fx->d, 0, MEM_SIZE + 0x1000, 64, VRING_DESC_F_WRITE, 0);
+		vqd_publish_head(&fx->d, 0);
+		wr(fx, VIRTIO_MMIO_QUEUE_NOTIFY, 0);                  /* broken chain */
+		assert_true(rd(fx, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+		wr(fx, VIRTIO_MMIO_STATUS, 0);
+	}
+	log_set_level(lvl);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	rewind(f);
+	while ((c = fgetc(f)) != EOF)
+		lines += c == '\n';
+	fclose(f);
+	return lines;
+}
+
+/* A driver repeating what is refused costs a few log lines, not one per access: the device
+ * core's refusals are loud for the first few of the device's life, then at debug level, as
+ * the transport's own. */
+static void test_refusals_do_not_flood_the_log(void **state)
+{
+	struct fx *fx = *state;
+	unsigned lines = log_lines_of_hostile_loop(fx, 200);
+
+	print_message("%u log lines for 200 rounds of 4 refusals\n", lines);
+	assert_true(lines > 0);
+	assert_true(lines <= 64);
+}
+
 static void test_init_refuses(void **state)
 {
 	struct virtio_mmio m;
@@ -656,6 +713,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space, setup_tcfg, teardown),
 		cmocka_unit_test_setup_teardown(test_two_queues, setup_tcfg, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_features, setup_tcfg, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_do_not_flood_the_log, setup_rng,
+						teardown),
 		cmocka_unit_test(test_init_refuses),
 	};
 

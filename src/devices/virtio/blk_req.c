@@ -326,8 +326,9 @@ int req_start(struct blk_req *rq)
 
 	rq->status = status_byte(e);
 	if (!rq->status || e->out_len < sizeof(hdr)) {
-		pr_warn("virtio-blk: request %u without header or status byte: returned unused",
-			e->id);
+		virtio_device_log(blk->vdev, LOG_WARN,
+				  "virtio-blk: request %u without header or status byte: returned unused",
+				  e->id);
 		if (vq_push(rq->q->vq, e, 0) < 0)
 			queue_fail(rq->q);
 		rq->q->pushed = true;

@@ -52,8 +52,9 @@ static int net_features_ok(struct virtio_device *vdev, uint64_t f)
 
 	if (((f & guest) && !(f & F(VIRTIO_NET_F_GUEST_CSUM))) ||
 	    ((f & host) && !(f & F(VIRTIO_NET_F_CSUM)))) {
-		pr_warn("virtio-net: features 0x%llx: offloads without checksumming refused",
-			(unsigned long long)f);
+		virtio_device_log(vdev, LOG_WARN,
+				  "virtio-net: features 0x%llx: offloads without checksumming refused",
+				  (unsigned long long)f);
 		return -EINVAL;
 	}
 	net->mrg = f & F(VIRTIO_NET_F_MRG_RXBUF);
