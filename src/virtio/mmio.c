@@ -19,6 +19,11 @@
 #define MMIO_UNSUPPORTED_FEATURES ((1ull << VIRTIO_F_NOTIFICATION_DATA) | (1ull << 40) | \
 				   (1ull << 41))
 
+/* The status bits the driver sets (NEEDS_RESET is the device's). */
+#define MMIO_DRIVER_STATUS_BITS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
+				 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK | \
+				 VIRTIO_STATUS_FAILED)
+
 #define REFUSED_LOUD 16 /* refusals logged as warnings; later ones only at debug level */
 
 static void refuse(struct virtio_mmio *vm, const char *fmt, ...)
@@ -309,6 +314,12 @@ static void write_status(struct virtio_mmio *vm, uint32_t v)
 		return;
 	}
 	old = dev_status(vm);
+	if (old & ~v & MMIO_DRIVER_STATUS_BITS) {
+		/* only a reset clears them (3.1.1); refused here, where refusals are counted and
+		 * quiet after a few, not left to each device's own log line */
+		refuse(vm, "Status 0x%x would clear bits of 0x%x (reset first)", v, old);
+		return;
+	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		if (vm->driver_features & MMIO_UNSUPPORTED_FEATURES) {
 			refuse(vm, "driver features 0x%llx (not offered by the transport)",

@@ -19,7 +19,8 @@
  *     checks again, a vhost-user device would only find out at DRIVER_OK); a refused queue
  *     reads back QueueReady 0.
  *   - Status follows the device's state machine (src/virtio/device.c); 0 resets the device
- *     and this transport (selectors, accepted features, queue registers, InterruptStatus).
+ *     and this transport (selectors, accepted features, queue registers, InterruptStatus);
+ *     any other value that would clear a bit the driver set is refused here.
  *   - QueueNotify of a queue that is not live is ignored.
  *   - No shared memory regions: SHMSel takes any value, SHMLen/SHMBase read all ones (what
  *     the spec says for a region that does not exist; Linux asks on every device).
