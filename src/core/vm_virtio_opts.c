@@ -72,8 +72,15 @@ static int parse_kv(const char *opt, struct vm_virtio_spec *s, const char *key, 
 		if (!strcmp(key, "direct")) return parse_onoff(opt, key, v, &s->direct);
 		if (!strcmp(key, "num_queues"))
 			return parse_uint(opt, key, v, VIRTIO_MAX_QUEUES, &s->num_queues);
-		if (!strcmp(key, "queue_size"))
-			return parse_uint(opt, key, v, 32768, &s->queue_size);
+		if (!strcmp(key, "queue_size")) {
+			if (parse_uint(opt, key, v, 32768, &s->queue_size))
+				return -EINVAL;
+			if (s->queue_size >= 4 && !(s->queue_size & (s->queue_size - 1)))
+				return 0;
+			/* what virtio_blk_create() would refuse later, after /dev/kvm */
+			pr_err("--%s: %s=%s: not a power of two from 4 to 32768", opt, key, v);
+			return -EINVAL;
+		}
 		break;
 	case VM_VIRTIO_NET:
 		if (!strcmp(key, "tap")) { s->path = v; return 0; }

@@ -46,6 +46,8 @@ bad "not on or off" --disk path=$TMP/k,readonly=maybe
 bad "unknown key 'size'" --disk path=$TMP/k,size=1
 bad "not a number from 1 to 64" --disk path=$TMP/k,num_queues=65
 bad "not a number from 1 to 32768" --disk path=$TMP/k,queue_size=0
+bad "a power of two from 4 to 32768" --disk path=$TMP/k,queue_size=3
+bad "a power of two from 4 to 32768" --disk path=$TMP/k,queue_size=2
 bad "not a guest CID" --vsock cid=2,socket=$TMP/v.sock
 bad "cid=N and socket=PATH" --vsock cid=5
 bad "tap=NAME or loopback" --net mac=52:54:00:00:00:01
