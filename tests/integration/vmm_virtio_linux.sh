@@ -94,6 +94,7 @@ VS_BYTES=10485760
 WRITES="1:0:512 2:4608:4608 3:4193792:1048576 4:$(((SECTORS - 1) * 512)):512 5:3000001:100"
 U=$W/v.sock
 LOG=$LOGDIR/vml-guest.log
+[ "$QEMU_MODE" = 1 ] && LOG=$LOGDIR/vml-qemu-guest.log
 
 head -c $((SECTORS * 512)) /dev/urandom >"$W/rw.orig"
 head -c $((SECTORS * 512)) /dev/urandom >"$W/ro.orig"
