@@ -72,7 +72,8 @@ bench-blk: $(BUILD)/vireo $(BUILD)/bench/blk
 bench-mmio: $(BUILD)/vireo
 	BUILD=$(BUILD) bash bench/mmio.sh
 
-# virtio-vsock throughput (S11): QEMU -accel kvm with vhost-user-vsock-pci on vireo's backend,
+# virtio-vsock throughput (S11): QEMU -accel kvm with vhost-user-vsock-pci on vireo's backend
+# and vireo run --vsock (in-process),
 # vsockcat perf in the guest and on the host; 64 KiB messages, 1 and 4 connections. Without
 # a usable KVM it says so and exits 0 (BENCH_ACCEL=tcg: TCG figures); see bench/vsock.sh.
 .PHONY: bench-vsock
