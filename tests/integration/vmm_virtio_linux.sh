@@ -317,6 +317,7 @@ PY
 
 # ---- run: host peers, the VMM, host -> guest once the guest listens
 $VC uds-listen "${U}_$G2H_PORT" </dev/null >"$W/g2h.out" 2>"$W/g2h.err" & G2H_PID=$!
+PIDS+=($G2H_PID)
 backend() { # NAME KIND ARGS...: `vireo backend KIND` on $W/NAME.sock (dry run)
 	local name=$1; shift
 	"$VIREO" backend "$@" --socket "$W/$name.sock" >"$LOGDIR/vml-backend-$name.log" 2>&1 &
