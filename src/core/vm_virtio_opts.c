@@ -2,12 +2,14 @@
  * Hypervisor's key=value,key=value style. Everything is checked here, before /dev/kvm is
  * opened: a bad option is one error line and exit status 2. */
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/vm_virtio.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/vsock.h"
 #include "virtio/device_ops.h"
 #include "util/log.h"
 
@@ -137,10 +139,20 @@ static int check_spec(const char *opt, const struct vm_virtio_spec *s)
 			pr_err("--%s: give tap=NAME or loopback", opt);
 			return -EINVAL;
 		}
+		if (s->path && (!*s->path || strlen(s->path) >= IFNAMSIZ)) {
+			pr_err("--%s: tap=%s: empty or longer than %u bytes", opt, s->path,
+			       IFNAMSIZ - 1);
+			return -EINVAL;
+		}
 		return 0;
 	case VM_VIRTIO_VSOCK:
 		if (!s->cid || !s->path || !*s->path) {
 			pr_err("--%s: cid=N and socket=PATH are required", opt);
+			return -EINVAL;
+		}
+		if (strlen(s->path) > VIRTIO_VSOCK_UDS_MAX) {
+			pr_err("--%s: socket=%s: longer than %u bytes", opt, s->path,
+			       VIRTIO_VSOCK_UDS_MAX);
 			return -EINVAL;
 		}
 		return 0;

@@ -50,6 +50,8 @@ bad "a power of two from 4 to 32768" --disk path=$TMP/k,queue_size=3
 bad "a power of two from 4 to 32768" --disk path=$TMP/k,queue_size=2
 bad "not a guest CID" --vsock cid=2,socket=$TMP/v.sock
 bad "cid=N and socket=PATH" --vsock cid=5
+bad "longer than 95 bytes" --vsock cid=5,socket=$TMP/$(printf 'v%.0s' $(seq 100))
+bad "longer than 15 bytes" --net tap=abcdefghijklmnop
 bad "tap=NAME or loopback" --net mac=52:54:00:00:00:01
 bad "not a MAC" --net loopback,mac=xx
 bad "at most 8" --rng --rng --rng --rng --rng --rng --rng --rng --rng

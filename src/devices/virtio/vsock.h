@@ -20,9 +20,12 @@
 #define VIRTIO_VSOCK_DEFAULT_QUEUE_SIZE 256
 #define VIRTIO_VSOCK_BUF_ALLOC (1u << 20) /* credit we give the guest per connection */
 
+/* The longest uds: "<uds>_<port>" must fit a sockaddr_un path. */
+#define VIRTIO_VSOCK_UDS_MAX 95
+
 struct virtio_vsock_config_opts {
 	uint64_t guest_cid;   /* 3 .. 0xffffffff-1 */
-	const char *uds;      /* the host-side Unix socket path */
+	const char *uds;      /* the host-side Unix socket path, VIRTIO_VSOCK_UDS_MAX at most */
 	unsigned queue_size;  /* 0: VIRTIO_VSOCK_DEFAULT_QUEUE_SIZE */
 	/* 0: the defaults. Connect: the guest's answer to our REQUEST, a host client's CONNECT
 	 * line. Close: the guest's RST after our SHUTDOWN RCV|SEND, flushing to a host peer after

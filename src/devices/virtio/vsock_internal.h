@@ -90,7 +90,7 @@ struct vsock_dev {
 	struct virtio_device_class cls;
 	struct virtio_device *vdev;
 	uint64_t guest_cid;
-	char uds[96];               /* "<uds>_<port>" must fit sun_path */
+	char uds[VIRTIO_VSOCK_UDS_MAX + 1]; /* "<uds>_<port>" must fit sun_path */
 	unsigned qsize;
 	unsigned connect_timeout_ms, close_timeout_ms; /* see virtio_vsock_config_opts */
 	unsigned tick_ms;            /* how often deadlines are checked */
