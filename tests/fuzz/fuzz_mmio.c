@@ -8,7 +8,10 @@
  * Guest memory writes let the input build rings and chains the device then walks on a
  * QueueNotify. Checked after every access: no crash or out-of-bounds access (ASan/UBSan),
  * MagicValue and Version always read right, reads outside the window or of bad widths
- * read 0, InterruptStatus holds only the two defined bits, Status 0 really resets. */
+ * read 0, InterruptStatus holds only the two defined bits, Status 0 really resets. The host's
+ * kick routing (what vm_virtio.c turns into KVM ioeventfds) takes every queue offered, as for
+ * a vhost-user device, and must stay balanced: a queue is routed only when it is not, unrouted
+ * only when it is, and nothing is left routed after the final reset. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +31,17 @@ static void on_irq(void *opaque)
 {
 	(void)opaque;
 	irqs++;
+}
+
+static bool routed[VIRTIO_MAX_QUEUES];
+
+static bool on_queue_kick(void *opaque, unsigned idx, bool enable)
+{
+	(void)opaque;
+	if (idx >= VIRTIO_MAX_QUEUES || routed[idx] == enable)
+		abort(); /* routed twice, or unrouted without being routed */
+	routed[idx] = enable;
+	return enable;
 }
 
 static uint32_t rd32(struct virtio_mmio *m, unsigned off)
@@ -98,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned sizes[4] = { 1, 2, 4, 8 };
-	struct virtio_mmio_host host = { on_irq, NULL, NULL, &gm };
+	struct virtio_mmio_host host = { on_irq, on_queue_kick, NULL, &gm };
 	struct virtio_device vdev;
 	struct virtio_mmio m;
 	static uint8_t zero[MEM_SIZE];
@@ -127,6 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rd32(&m, VIRTIO_MMIO_STATUS) || rd32(&m, VIRTIO_MMIO_INTERRUPT_STATUS) ||
 	    rd32(&m, VIRTIO_MMIO_QUEUE_READY))
 		abort();
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (routed[q])
+			abort(); /* a kick route outlived the reset */
 	virtio_mmio_destroy(&m);
 	virtio_device_destroy(&vdev);
 	return 0;
