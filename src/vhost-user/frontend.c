@@ -21,6 +21,11 @@
 #define FE_PROTOCOL_FEATURES ((1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | \
 			      (1ull << VU_PF_CONFIG))
 #define FE_OWN_FEATURES ((1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VU_F_LOG_ALL))
+/* Device features this front-end cannot carry, hidden from the driver: ACCESS_PLATFORM would
+ * make the backend take every address for an IOVA, and this front-end has no vIOMMU and sends
+ * no IOTLB updates (a Linux driver accepts it whenever it is offered; the backend then never
+ * completes a request). Without it, the memory table's guest-physical addresses are used. */
+#define FE_HIDDEN_FEATURES (1ull << VIRTIO_F_ACCESS_PLATFORM)
 
 struct vu_fe {
 	char name[32];
@@ -213,7 +218,7 @@ void vu_fe_destroy(struct vu_fe *fe)
 
 uint64_t vu_fe_device_features(const struct vu_fe *fe)
 {
-	return fe->offered & ~FE_OWN_FEATURES;
+	return fe->offered & ~(FE_OWN_FEATURES | FE_HIDDEN_FEATURES);
 }
 
 uint64_t vu_fe_protocol_features(const struct vu_fe *fe)
