@@ -192,7 +192,10 @@ static bool dev_init(struct vdev *d, uint32_t want_lo, uint32_t *offered_lo, uns
 	w32(d, R_DRV_FEAT_SEL, 0);
 	w32(d, R_DRV_FEAT, *offered_lo & want_lo);
 	w32(d, R_DRV_FEAT_SEL, 1);
-	w32(d, R_DRV_FEAT, 1);
+	/* VERSION_1, and ACCESS_PLATFORM (bit 33) when offered, as Linux's virtio core does for
+	 * every transport feature it knows: a device offering it must still work here, with
+	 * guest-physical addresses, since there is no IOMMU */
+	w32(d, R_DRV_FEAT, 1 | (hi & 2));
 	w32(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
 	st = r32(d, R_STATUS);
 	if (!report_ok(st & S_FEATURES_OK, "dev %u: FEATURES_OK accepted", d->slot))
