@@ -110,6 +110,15 @@ static bool dev_queue_kick(void *opaque, unsigned idx, bool enable)
 
 /* ---- devices ------------------------------------------------------------------------- */
 
+/* net features that need the control queue: a vhost-user backend is given rx0 and tx0 only
+ * (backends such as DPDK's leave the control queue to the VMM, which vireo does not run), so
+ * a driver offered CTRL_VQ would look for queue 2 and fail (Linux's virtio-net probe does). */
+#define NET_CTRL_FEATURES ((1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_CTRL_RX) | \
+			   (1ull << VIRTIO_NET_F_CTRL_VLAN) | (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) | \
+			   (1ull << VIRTIO_NET_F_MQ) | (1ull << VIRTIO_NET_F_CTRL_MAC_ADDR) | \
+			   (1ull << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) | \
+			   (1ull << VIRTIO_NET_F_NOTF_COAL) | (1ull << VIRTIO_NET_F_RSS))
+
 /* A device served by a vhost-user backend; vireo says which kind it is and how big its
  * config space is (vhost-user does not). */
 static int create_remote(struct vm_virtio_dev *d, const struct vm_virtio_spec *s)
@@ -123,6 +132,7 @@ static int create_remote(struct vm_virtio_dev *d, const struct vm_virtio_spec *s
 		.num_queues = blk ? 0 : 2, /* net: one rx/tx pair, no control queue */
 		.config_size = blk ? sizeof(struct virtio_blk_config) :
 				     sizeof(struct virtio_net_config),
+		.hidden_features = blk ? 0 : NET_CTRL_FEATURES,
 	};
 
 	return vu_remote_create(&c, &d->remote);

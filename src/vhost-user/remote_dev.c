@@ -38,6 +38,7 @@ struct vu_remote {
 	pthread_mutex_t lock;
 	uint32_t device_id;
 	unsigned nq, queue_max, config_size;
+	uint64_t hidden_features;    /* never offered, refused at FEATURES_OK */
 	uint8_t status;
 	uint64_t driver_features;
 	virtio_config_cb config_cb;
@@ -156,7 +157,7 @@ static void reset_locked(struct vu_remote *rd)
 
 static uint64_t op_get_features(void *dev)
 {
-	return vu_fe_device_features(to_rd(dev)->fe);
+	return vu_fe_device_features(to_rd(dev)->fe) & ~to_rd(dev)->hidden_features;
 }
 
 static int op_set_features(void *dev, uint64_t features)
@@ -389,6 +390,7 @@ static void op_set_status(void *dev, uint8_t status)
 	}
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK) &&
 	    (!(rd->driver_features & (1ull << VIRTIO_F_VERSION_1)) ||
+	     (rd->driver_features & rd->hidden_features) ||
 	     vu_fe_set_features(rd->fe, rd->driver_features)))
 		status &= ~VIRTIO_STATUS_FEATURES_OK;
 	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
@@ -496,6 +498,7 @@ int vu_remote_create(const struct vu_remote_config *cfg, struct vu_remote **out)
 	rd->gm = cfg->gm;
 	rd->device_id = cfg->device_id;
 	rd->config_size = cfg->config_size;
+	rd->hidden_features = cfg->hidden_features;
 	rd->queue_max = cfg->queue_max ? cfg->queue_max : RD_DEFAULT_QUEUE_MAX;
 	rc = vu_fe_connect(&fc, cfg->socket, &rd->fe);
 	if (rc)

@@ -36,6 +36,10 @@ struct vu_remote_config {
 	unsigned num_queues;       /* 0: the backend's GET_QUEUE_NUM, or 1 without MQ */
 	unsigned queue_max;        /* largest queue size offered; 0: 256 */
 	unsigned config_size;      /* bytes of config space (<= 256); 0: none */
+	/* (addition) Device features never offered to the driver, and refused at FEATURES_OK:
+	 * what the VMM does not carry to the backend (e.g. net's control queue, which it does not
+	 * have among num_queues). */
+	uint64_t hidden_features;
 };
 
 int vu_remote_create(const struct vu_remote_config *cfg, struct vu_remote **out);

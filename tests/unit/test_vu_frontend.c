@@ -475,6 +475,8 @@ static void remote_cb(void *opaque, unsigned idx)
 		eventfd_write(r->irq, 1);
 }
 
+static uint64_t remote_hidden; /* hidden_features of the next remote_setup */
+
 static int remote_setup(void **state)
 {
 	struct rfx *r = calloc(1, sizeof(*r));
@@ -487,7 +489,7 @@ static int remote_setup(void **state)
 	cfg = (struct vu_remote_config){
 		.name = "rblk", .socket = r->be.sock_path, .gm = &r->gm,
 		.device_id = VIRTIO_ID_BLOCK, .queue_max = QSIZE,
-		.config_size = sizeof(struct virtio_blk_config),
+		.config_size = sizeof(struct virtio_blk_config), .hidden_features = remote_hidden,
 	};
 	assert_int_equal(vu_remote_create(&cfg, &r->rd), 0);
 	r->h = vu_remote_handle(r->rd);
@@ -633,6 +635,32 @@ static void test_remote_refusals(void **state)
 	assert_true(vu_remote_kick_fd(r->rd, 0) >= 0);
 }
 
+static int remote_setup_hidden(void **state)
+{
+	remote_hidden = F(VIRTIO_F_EVENT_IDX);
+	return remote_setup(state);
+}
+
+/* A feature the VMM hides (vm_virtio.c: net's control-queue features) is not offered, and a
+ * driver that accepts it anyway does not get FEATURES_OK; without it the device works. */
+static void test_remote_hidden_features(void **state)
+{
+	struct rfx *r = *state;
+	const struct virtio_device_ops *ops = r->h.ops;
+	void *dev = r->h.dev;
+
+	remote_hidden = 0;
+	assert_false(ops->get_features(dev) & F(VIRTIO_F_EVENT_IDX));
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	assert_int_equal(ops->set_features(dev, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX)), 0);
+	ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK);
+	assert_false(ops->get_status(dev) & VIRTIO_STATUS_FEATURES_OK);
+	ops->set_status(dev, 0);
+	remote_start(r, F(VIRTIO_F_VERSION_1));
+	assert_int_equal(remote_request(r, VIRTIO_BLK_T_IN, 0, 512), VIRTIO_BLK_S_OK);
+}
+
 static void test_connect_nobody(void **state)
 {
 	struct guest_memory gm;
@@ -663,6 +691,8 @@ int main(void)
 		cmocka_unit_test(test_connect_nobody),
 		cmocka_unit_test_setup_teardown(test_remote_blk, remote_setup, remote_teardown),
 		cmocka_unit_test_setup_teardown(test_remote_refusals, remote_setup, remote_teardown),
+		cmocka_unit_test_setup_teardown(test_remote_hidden_features, remote_setup_hidden,
+						remote_teardown),
 	};
 
 	if (getenv("VIREO_DEBUG"))
