@@ -21,11 +21,14 @@
 #define FE_PROTOCOL_FEATURES ((1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | \
 			      (1ull << VU_PF_CONFIG))
 #define FE_OWN_FEATURES ((1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VU_F_LOG_ALL))
-/* Device features this front-end cannot carry, hidden from the driver: ACCESS_PLATFORM would
- * make the backend take every address for an IOVA, and this front-end has no vIOMMU and sends
- * no IOTLB updates (a Linux driver accepts it whenever it is offered; the backend then never
- * completes a request). Without it, the memory table's guest-physical addresses are used. */
-#define FE_HIDDEN_FEATURES (1ull << VIRTIO_F_ACCESS_PLATFORM)
+/* Device features this front-end cannot carry, hidden from the driver (a Linux driver accepts
+ * both whenever they are offered, and the backend then never completes a request):
+ *   ACCESS_PLATFORM would make the backend take every address for an IOVA, and this front-end
+ *   has no vIOMMU and sends no IOTLB updates (without it the memory table's guest-physical
+ *   addresses are used);
+ *   RING_PACKED: the rings are started and stopped with a split ring's 16-bit base, where a
+ *   packed ring's carries the wrap counters (1 at the start) and, back, the used index too. */
+#define FE_HIDDEN_FEATURES ((1ull << VIRTIO_F_ACCESS_PLATFORM) | (1ull << VIRTIO_F_RING_PACKED))
 
 struct vu_fe {
 	char name[32];
