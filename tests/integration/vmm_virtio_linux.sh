@@ -13,8 +13,10 @@
 #                                  out and N back (tx/rx packet and byte counters)
 #   --vsock cid=3,socket=UDS       10 MiB host->guest and 10 MiB guest->host with vsockcat and
 #                                  a host vsockcat on the Unix sockets, sha256 both ways
+#   --net tap=vt0,mac=...          (as root) vireo runs in a network namespace made here with a
+#                                  tap at 10.98.0.1: 3 of 3 guest pings answered
 # plus: each device bound to its driver under a LNRO0005 platform device, at 0xd0000000 + 4 KiB
-# * i with IRQ 5, 6, 7, 10, 11 in option order, each with interrupts in /proc/interrupts;
+# * i with IRQ 5, 6, 7, 10, 11 (12) in option order, each with interrupts in /proc/interrupts;
 # the guest's commands ran and ACPI poweroff made vireo exit 0.
 #
 # Needs a KVM that runs Linux: without /dev/kvm, or on PVM (/sys/module/kvm_pvm, where a Linux
@@ -25,13 +27,13 @@
 #
 # VIRTIO_LINUX_QEMU=1 is the dry run: the same guest script and the same host checks, with
 # QEMU microvm under TCG (virtio-mmio found through QEMU's own LNRO0005 DSDT entries) in front
-# of the same device code as `vireo backend blk|net|vsock` over vhost-user (rng: QEMU's own
-# virtio-rng-device); it then also checks that the host-side checker fails on doctored inputs
+# of the same device code as `vireo backend blk|net|vsock` over vhost-user (net: loopback and
+# tap; rng: QEMU's own virtio-rng-device); it then also checks that the host-side checker fails on doctored inputs
 # (a changed disk byte, a wrong checksum, a frame count off, constant rng bytes, a device
 # without interrupts, a wrong exit status) and accepts and checks vireo's placement.
 #
 # What has been run (2026-11-26, on a PVM host, so the vireo path itself has NOT): the dry
-# run under QEMU 7.2 TCG (15 s): all checks and the checker self-test pass; the vireo path
+# run under QEMU 7.2 TCG (15-20 s): all checks and the checker self-test pass; the vireo path
 # SKIPs here. What the dry run cannot cover: vireo's transport (src/virtio/mmio.c,
 # src/core/vm_virtio.c), its DSDT entries and IRQs (the address/IRQ checks run only under
 # vireo; the self-test feeds them a rewritten log), the in-process wiring (ioeventfd kicks,
@@ -76,25 +78,43 @@ VIREO=build/vireo
 VC=build/guest-bin/gcc/vsockcat
 
 W=$(mktemp -d /tmp/vireo-vml.XXXXXX)
-VPID=
+VPID= NS=
 PIDS=()
 cleanup() {
 	local p
 	for p in $VPID "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	[ "$QEMU_MODE" = 1 ] && qemu_stop >/dev/null 2>&1
+	[ -n "${QEMU_PID:-}" ] && qemu_stop >/dev/null 2>&1
+	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
 
 # ---- what the guest does, and what the host expects
 SECTORS=16384                    # 8 MiB disks
-MAC=52:54:00:12:34:56
+MAC=52:54:00:12:34:56 TAP_MAC=52:54:00:12:34:57
 FRAMES=10
 H2G_PORT=1000 G2H_PORT=2000
 VS_BYTES=10485760
 # disk writes: K:BYTE_OFFSET:LENGTH, content "vireo-wK-OFFSET\n" repeated, cut to LENGTH
 WRITES="1:0:512 2:4608:4608 3:4193792:1048576 4:$(((SECTORS - 1) * 512)):512 5:3000001:100"
 U=$W/v.sock
+# option order: device i at 0xd0000000 + i * 4 KiB, IRQ 5, 6, 7, 10, 11, 12
+VIREO_DEVICES="d0000000:0x0004:5:mmio,d0001000:0x0002:6:mmio,d0002000:0x0002:7:mmio,d0003000:0x0001:10:mmio,d0004000:0x0013:11:mmio"
+# A sixth device, net on a tap in a network namespace made here (the VMM runs in it; the
+# guest pings the tap's address), where root can make one.
+TAP=0 NSX=()
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+	NS=vireo-vml-$$
+	if ip netns add "$NS" 2>/dev/null && ip -n "$NS" tuntap add dev vt0 mode tap &&
+	   ip -n "$NS" addr add 10.98.0.1/24 dev vt0 && ip -n "$NS" link set vt0 up; then
+		TAP=1 NSX=(ip netns exec "$NS")
+		VIREO_DEVICES+=",d0005000:0x0001:12:mmio"
+	else
+		echo "SKIP: net on a tap (cannot make a network namespace with a tap here)"
+	fi
+else
+	echo "SKIP: net on a tap (needs root and iproute2 for a network namespace)"
+fi
 LOG=$LOGDIR/vml-guest.log
 [ "$QEMU_MODE" = 1 ] && LOG=$LOGDIR/vml-qemu-guest.log
 
@@ -111,6 +131,7 @@ mkdir -p "$W/extra"
 	echo "#!/bin/sh"
 	echo "# written by tests/integration/vmm_virtio_linux.sh"
 	echo "SECTORS=$SECTORS RW_SERIAL=vireo-rw RO_SERIAL=vireo-ro FRAMES=$FRAMES"
+	echo "LOOP_MAC=$MAC TAP_MAC=$TAP_MAC TAP=$TAP"
 	echo "H2G_PORT=$H2G_PORT G2H_PORT=$G2H_PORT VS_BYTES=$VS_BYTES WRITES='$WRITES'"
 	cat <<'GUEST'
 cd /tmp
@@ -160,8 +181,8 @@ else
 	echo "T: blk ro missing"
 fi
 # net: loopback gives back every frame sent
-NET=
-for n in /sys/bus/virtio/drivers/virtio_net/virtio*/net/*; do [ -e "$n" ] && NET=${n##*/}; done
+ifmac() { for n in /sys/class/net/*; do [ "$(cat "$n/address")" = "$1" ] && echo "${n##*/}"; done; }
+NET=$(ifmac "$LOOP_MAC")
 if [ -n "$NET" ]; then
 	echo 1 >/proc/sys/net/ipv6/conf/$NET/disable_ipv6
 	ip link set "$NET" up
@@ -175,6 +196,19 @@ if [ -n "$NET" ]; then
 	echo "T: net if=$NET mac=$(cat /sys/class/net/$NET/address) tx=$(($(st tx_packets) - t0)) rx=$(($(st rx_packets) - r0)) txb=$(($(st tx_bytes) - tb0)) rxb=$(($(st rx_bytes) - rb0)) rxerr=$(st rx_errors) txerr=$(st tx_errors)"
 else
 	echo "T: net missing"
+fi
+# net on a tap: the host end answers ARP and ping
+if [ "$TAP" = 1 ]; then
+	T=$(ifmac "$TAP_MAC")
+	if [ -n "$T" ]; then
+		echo 1 >/proc/sys/net/ipv6/conf/$T/disable_ipv6
+		ip link set "$T" up
+		ip addr add 10.98.0.2/24 dev "$T"
+		r=$(ping -c 3 -W 3 10.98.0.1 2>&1 | grep -o '[0-9]* packets received' | cut -d' ' -f1)
+		echo "T: tap if=$T received=${r:-0}"
+	else
+		echo "T: tap missing"
+	fi
 fi
 # vsock: host -> guest (the host connects once MARK-101 is out), then guest -> host
 echo MARK-101
@@ -303,6 +337,11 @@ ok(n.get('tx') == fr and n.get('rx') == fr and n.get('txb') == n.get('rxb') and 
    f"net loopback: {n.get('tx')} frames out, {n.get('rx')} back, {n.get('txb')}/{n.get('rxb')} bytes, "
    f"errors {n.get('txerr')}/{n.get('rxerr')} (want {fr} each way, bytes equal)")
 
+# net on a tap
+if a['tap'] == '1':
+    t = kv('tap')
+    ok(t.get('received') == '3', f"net on a tap {t.get('if')}: {t.get('received')} of 3 pings to the host end answered")
+
 # vsock
 v = kv('vsock h2g')
 ok(v.get('rc') == '0' and v.get('bytes') == a['vs_bytes'] and v.get('sha') == sha(a['h2g_data']),
@@ -320,9 +359,10 @@ PY
 # ---- run: host peers, the VMM, host -> guest once the guest listens
 $VC uds-listen "${U}_$G2H_PORT" </dev/null >"$W/g2h.out" 2>"$W/g2h.err" & G2H_PID=$!
 PIDS+=($G2H_PID)
+BACKEND_PFX=()
 backend() { # NAME KIND ARGS...: `vireo backend KIND` on $W/NAME.sock (dry run)
 	local name=$1; shift
-	"$VIREO" backend "$@" --socket "$W/$name.sock" >"$LOGDIR/vml-backend-$name.log" 2>&1 &
+	"${BACKEND_PFX[@]}" "$VIREO" backend "$@" --socket "$W/$name.sock" >"$LOGDIR/vml-backend-$name.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 50); do [ -S "$W/$name.sock" ] && return 0; sleep 0.1; done
 	fail "dry run: backend $name did not listen"; exit 1
@@ -337,6 +377,14 @@ if [ "$QEMU_MODE" = 1 ]; then
 	backend ro blk --path "$W/ro.img" --readonly --serial vireo-ro --queue-size 1024
 	backend net net --loopback --mac "$MAC" --queue-size 1024
 	backend vs vsock --cid 3 --uds "$U" --queue-size 1024
+	TAPQ=()
+	if [ $TAP = 1 ]; then   # the backend in the namespace, on its tap
+		BACKEND_PFX=("${NSX[@]}")
+		backend tap net --tap vt0 --mac "$TAP_MAC" --queue-size 1024
+		BACKEND_PFX=()
+		TAPQ=(-chardev socket,id=c5,path="$W/tap.sock" -netdev vhost-user,id=n1,chardev=c5
+		      -device virtio-net-device,netdev=n1,mac=$TAP_MAC)
+	fi
 	QEMU_MACHINE=microvm QEMU_SHARED_MEM=1 QEMU_CPUS=2 QEMU_MEM=512M QEMU_INITRD="$W/initrd" \
 		qemu_start "$TO" "$LOG" "sh /vtest.sh" -global virtio-mmio.force-legacy=false \
 		-object rng-random,filename=/dev/urandom,id=r0 -device virtio-rng-device,rng=r0 \
@@ -344,20 +392,23 @@ if [ "$QEMU_MODE" = 1 ]; then
 		-chardev socket,id=c2,path="$W/ro.sock" -device vhost-user-blk,chardev=c2,num-queues=1 \
 		-chardev socket,id=c3,path="$W/net.sock" -netdev vhost-user,id=n0,chardev=c3 \
 		-device virtio-net-device,netdev=n0,mac="$MAC" \
-		-chardev socket,id=c4,path="$W/vs.sock" -device vhost-user-vsock-device,chardev=c4
+		-chardev socket,id=c4,path="$W/vs.sock" -device vhost-user-vsock-device,chardev=c4 \
+		"${TAPQ[@]}"
 	DEVICES="-:0x0004:-:mmio,-:0x0002:-:mmio,-:0x0002:-:mmio,-:0x0001:-:mmio,-:0x0013:-:mmio"
+	[ $TAP = 1 ] && DEVICES+=",-:0x0001:-:mmio"
 	WHO="QEMU microvm TCG (dry run)"
 else
 	: >"$LOG"
-	timeout -k 5 "$TO" "$VIREO" run --kernel build/guest/vmlinuz --initrd "$W/initrd" \
+	TAPV=()
+	[ $TAP = 1 ] && TAPV=(--net tap=vt0,mac=$TAP_MAC)
+	"${NSX[@]}" timeout -k 5 "$TO" "$VIREO" run --kernel build/guest/vmlinuz --initrd "$W/initrd" \
 		--cpus 2 --memory 512M --console "$LOG" --cmdline "$(guest_cmdline 'sh /vtest.sh')" \
 		--rng --disk path="$W/rw.img",serial=vireo-rw \
 		--disk path="$W/ro.img",readonly=on,serial=vireo-ro \
-		--net loopback,mac="$MAC" --vsock cid=3,socket="$U" \
+		--net loopback,mac="$MAC" --vsock cid=3,socket="$U" "${TAPV[@]}" \
 		</dev/null >"$LOGDIR/vml-vireo.out" 2>"$LOGDIR/vml-vireo.err" &
 	VPID=$!
-	# option order: device i at 0xd0000000 + i * 4 KiB, IRQ 5, 6, 7, 10, 11
-	DEVICES="d0000000:0x0004:5:mmio,d0001000:0x0002:6:mmio,d0002000:0x0002:7:mmio,d0003000:0x0001:10:mmio,d0004000:0x0013:11:mmio"
+	DEVICES=$VIREO_DEVICES
 	WHO="vireo run"
 fi
 # wait_mark TEXT PID: until the console log holds TEXT; 1 when PID ended first or after $TO s
@@ -399,7 +450,7 @@ check() { # STATUS LOG RW_FINAL: the checker's arguments for this run
 	python3 "$W/check.py" status="$1" log="$2" rw_final="$3" devices="$DEVICES" \
 		sectors=$SECTORS writes="$WRITES" rw_orig="$W/rw.orig" ro_orig="$W/ro.orig" \
 		ro_final="$W/ro.img" mac=$MAC frames=$FRAMES vs_bytes=$VS_BYTES \
-		h2g_data="$W/h2g.data" g2h_out="$W/g2h.out"
+		h2g_data="$W/h2g.data" g2h_out="$W/g2h.out" tap=$TAP
 }
 check "$RC" "$LOG" "$W/rw.img" || FAILED=1
 
@@ -425,7 +476,6 @@ if [ "$QEMU_MODE" = 1 ]; then
 	doctored "a VMM exit status 1" "powered off" 1 "$LOG" "$W/rw.img"
 	# vireo's placement checks (address, IRQ) on this run's log rewritten as vireo would
 	# place the devices: all must pass; then with two IRQs swapped, must fail
-	VIREO_DEVICES="d0000000:0x0004:5:mmio,d0001000:0x0002:6:mmio,d0002000:0x0002:7:mmio,d0003000:0x0001:10:mmio,d0004000:0x0013:11:mmio"
 	python3 - "$LOG" "$W/lv" "$W/lv.swap" "$VIREO_DEVICES" <<'PY'
 import re, sys
 spec = [w.split(':') for w in sys.argv[4].split(',')]
@@ -452,8 +502,8 @@ def swap(l):  # the IRQs of rng (5) and the first disk (6) exchanged
 open(sys.argv[3], 'w').write('\n'.join(swap(l) for l in out) + '\n')
 PY
 	out=$(DEVICES=$VIREO_DEVICES check 0 "$W/lv" "$W/rw.img" | grep -E 'virtio[0-9]|devices found')
-	if ! grep -q '^FAIL' <<<"$out" && [ "$(grep -c 'as placed' <<<"$out")" = 5 ]; then
-		pass "checker self-test: vireo's placement (0xd0000000 + 4 KiB * i, IRQ 5, 6, 7, 10, 11) accepted"
+	if ! grep -q '^FAIL' <<<"$out" && [ "$(grep -c 'as placed' <<<"$out")" = $((5 + TAP)) ]; then
+		pass "checker self-test: vireo's placement (0xd0000000 + 4 KiB * i, IRQ 5, 6, 7, 10, 11, 12) accepted"
 	else fail "checker self-test: vireo's placement"; sed 's/^/    /' <<<"$out"; fi
 	DEVICES=$VIREO_DEVICES doctored "two IRQs swapped" "not where vireo placed it" 0 "$W/lv.swap" "$W/rw.img"
 fi
