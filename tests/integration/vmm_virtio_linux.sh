@@ -9,7 +9,7 @@
 #                                  dropping its caches; after poweroff the host file is the
 #                                  original with exactly those bytes changed
 #   --disk ...,readonly=on         the guest sees ro=1, its write fails, the file is unchanged
-#   --net loopback,mac=...         the MAC; N pings to a static neighbour: exactly N frames
+#   --net loopback,mac=...         the MAC; N pings with ARP off (one frame each): exactly N frames
 #                                  out and N back (tx/rx packet and byte counters)
 #   --vsock cid=3,socket=UDS       10 MiB host->guest and 10 MiB guest->host with vsockcat and
 #                                  a host vsockcat on the Unix sockets, sha256 both ways
