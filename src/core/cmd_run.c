@@ -202,9 +202,11 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
-/* Map the kernel file read-only and pick its loader. */
+/* Map the kernel file read-only and pick its loader. The file stays open (*kfd) so that a
+ * loader copying from the file reads the one that was mapped and probed, not whatever the
+ * path names by then. */
 static int open_kernel(const char *path, void **img, size_t *len,
-		       const struct kernel_loader **loader)
+		       const struct kernel_loader **loader, int *kfd)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -224,20 +226,28 @@ static int open_kernel(const char *path, void **img, size_t *len,
 	/* Not populated: a bzImage's kernel goes to guest RAM from the file (gm_load_fd), only
 	 * its header is read here; loaders that read it all populate what they read. */
 	*img = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
 	if (*img == MAP_FAILED) {
 		pr_err("kernel %s: %s", path, strerror(errno));
+		close(fd);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; x86_loaders[i]; i++) {
 		if (x86_loaders[i]->probe(*img, *len)) {
 			*loader = x86_loaders[i];
+			*kfd = fd;
 			return 0;
 		}
 	}
 	pr_err("kernel %s: not a bzImage, multiboot or ELF vmlinux kernel", path);
 	munmap(*img, *len);
+	close(fd);
 	return -ENOEXEC;
+}
+
+static void release_kernel(void *img, size_t len, int fd)
+{
+	munmap(img, len);
+	close(fd);
 }
 
 /* The clock origin of --timing: as early in the process as vireo's own code runs. */
@@ -291,15 +301,16 @@ int cmd_run(int argc, char **argv)
 	if (cfg.timing) /* lets a launcher (bench/boot_once) add exec and dynamic linking */
 		fprintf(stderr, "vireo: timing: clock origin %llu ns (CLOCK_MONOTONIC)\n",
 			(unsigned long long)cfg.t_start_ns);
-	if (open_kernel(cfg.kernel, &img, &len, &loader))
+	cfg.kernel_fd = -1;
+	if (open_kernel(cfg.kernel, &img, &len, &loader, &cfg.kernel_fd))
 		return VM_EXIT_USAGE;
 	if (cfg.initrd && access(cfg.initrd, R_OK)) {
 		pr_err("initrd %s: %s", cfg.initrd, strerror(errno));
-		munmap(img, len);
+		release_kernel(img, len, cfg.kernel_fd);
 		return VM_EXIT_USAGE;
 	}
 	if (run_limit_removal(&cfg)) {
-		munmap(img, len);
+		release_kernel(img, len, cfg.kernel_fd);
 		return VM_EXIT_USAGE;
 	}
 	if (vm_create(&vm, &cfg))
@@ -311,7 +322,7 @@ int cmd_run(int argc, char **argv)
 	if (loader->load(&vm, img, len, &entry))
 		goto out_devices;
 	vm_timing(&vm, "kernel loaded");
-	munmap(img, len);
+	release_kernel(img, len, cfg.kernel_fd);
 	img = NULL;
 	vm.entry = &entry;
 	vm_install_signal_handlers(&vm);
@@ -321,7 +332,7 @@ out_devices:
 out:
 	vm_destroy(&vm);
 	if (img)
-		munmap(img, len);
+		release_kernel(img, len, cfg.kernel_fd);
 	vm_timing(&vm, "exit");
 	return status;
 }

@@ -45,6 +45,7 @@ enum { VM_UNPACK_AUTO, VM_UNPACK_HOST, VM_UNPACK_GUEST };
 /* What the user asked for on the command line. */
 struct vm_config {
 	const char *kernel;
+	int kernel_fd;           /* the kernel file as mapped, open until it is loaded (or -1) */
 	const char *initrd;
 	const char *cmdline;
 	unsigned ncpus;

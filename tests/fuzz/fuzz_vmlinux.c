@@ -40,6 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!stderr || gm_init(&vm.mem) || gm_add_ram(&vm.mem, 0, RAM, 0) < 0)
 		abort();
 	vm.cfg.kernel = "fuzz";
+	vm.cfg.kernel_fd = -1;
 	vm.cfg.cmdline = "console=ttyS0";
 	vm.cfg.unpack = VM_UNPACK_HOST;
 	vm.ram_size = vm.ram_low = RAM;

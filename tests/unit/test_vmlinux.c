@@ -166,6 +166,7 @@ static void load_and_check(bool cross)
 	if (!cross)
 		assert_memory_equal(ref, elf, ELF_SIZE);
 	vm->cfg.kernel = "synthetic";
+	vm->cfg.kernel_fd = -1;
 	vm->cfg.cmdline = "console=ttyS0";
 	vm->cfg.unpack = VM_UNPACK_HOST;
 	vm->ram_size = vm->ram_low = RAM;

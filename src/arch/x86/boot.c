@@ -386,16 +386,15 @@ int linux_boot_finish(struct vm *vm, const void *hdr_img, const struct bz_info *
 
 /* The protected-mode kernel into guest RAM: from the file by gm_load_fd() (a copy in the
  * kernel, about twice as fast here as populating the pages and copying from the mapping),
- * or from the mapping img when the file cannot be reopened as it was mapped. */
+ * or from the mapping img when there is no file (tests) or it has shrunk since. The file is
+ * the one open_kernel mapped (vm->cfg.kernel_fd), not the path opened again. */
 static int bz_copy_kernel(struct vm *vm, const void *img, size_t len, const struct bz_info *bi)
 {
-	int fd = open(vm->cfg.kernel, O_RDONLY | O_CLOEXEC), ret = -1;
+	int fd = vm->cfg.kernel_fd, ret = -1;
 	struct stat st;
 
 	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size == len)
 		ret = gm_load_fd(&vm->mem, bi->load_addr, fd, bi->kernel_off, bi->kernel_size);
-	if (fd >= 0)
-		close(fd);
 	if (!ret)
 		return 0;
 	gm_prefault(vm, bi->load_addr, bi->kernel_size);
