@@ -96,61 +96,73 @@ static int lz4_block(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
 	return 0;
 }
 
-ssize_t lz4_legacy_decompress(const void *in, size_t inlen, void *out, size_t outcap)
+/* The legacy format's framing, shared by both decoders: the magic at the start, then
+ * blocks, each a 32-bit size and that many bytes. A repeated magic starts a concatenated
+ * frame; a size past the end of the input is the trailer (the kernel appends its unpacked
+ * size), which ends the stream. */
+static int legacy_magic(const uint8_t *p, size_t inlen)
 {
-	const uint8_t *p = in;
-	size_t i = 4, o = 0;
 	uint32_t v;
 
 	if (inlen < 4)
 		return -EINVAL;
 	memcpy(&v, p, 4);
-	if (v != LZ4_LEGACY_MAGIC)
-		return -EINVAL;
-	while (inlen - i >= 4) {
-		int r;
+	return v == LZ4_LEGACY_MAGIC ? 0 : -EINVAL;
+}
 
-		memcpy(&v, p + i, 4);
-		i += 4;
+/* The block at *i, or NULL at the end of the stream; *i moves past it. */
+static const uint8_t *legacy_block(const uint8_t *p, size_t inlen, size_t *i, uint32_t *len)
+{
+	while (*i <= inlen && inlen - *i >= 4) {
+		uint32_t v;
+
+		memcpy(&v, p + *i, 4);
+		*i += 4;
 		if (v == LZ4_LEGACY_MAGIC)
 			continue;       /* concatenated frames */
-		if (v > inlen - i)
-			break;          /* trailer (e.g. the kernel's appended size) */
-		r = lz4_block(p + i, v, out, outcap, &o);
+		if (v > inlen - *i)
+			break;          /* trailer */
+		*len = v;
+		*i += v;
+		return p + *i - v;
+	}
+	return NULL;
+}
+
+ssize_t lz4_legacy_decompress(const void *in, size_t inlen, void *out, size_t outcap)
+{
+	const uint8_t *p = in, *b;
+	size_t i = 4, o = 0;
+	uint32_t len;
+	int r = legacy_magic(p, inlen);
+
+	if (r)
+		return r;
+	while ((b = legacy_block(p, inlen, &i, &len))) {
+		r = lz4_block(b, len, out, outcap, &o);
 		if (r)
 			return r;
-		i += v;
 	}
 	return (ssize_t)o;
 }
 
 ssize_t lz4_legacy_next(const void *in, size_t inlen, size_t *pos, void *out, size_t outcap)
 {
-	const uint8_t *p = in;
+	const uint8_t *p = in, *b;
 	size_t i = *pos, o = 0;
-	uint32_t v;
+	uint32_t len;
+	int r;
 
 	if (i == 0) { /* the stream's start: its magic */
-		if (inlen < 4)
-			return -EINVAL;
-		memcpy(&v, p, 4);
-		if (v != LZ4_LEGACY_MAGIC)
-			return -EINVAL;
-		i = 4;
-	}
-	while (i <= inlen && inlen - i >= 4) {
-		int r;
-
-		memcpy(&v, p + i, 4);
-		i += 4;
-		if (v == LZ4_LEGACY_MAGIC)
-			continue;       /* concatenated frames */
-		if (v > inlen - i)
-			break;          /* trailer (e.g. the kernel's appended size) */
-		r = lz4_block(p + i, v, out, outcap, &o);
+		r = legacy_magic(p, inlen);
 		if (r)
 			return r;
-		i += v;
+		i = 4;
+	}
+	while ((b = legacy_block(p, inlen, &i, &len))) {
+		r = lz4_block(b, len, out, outcap, &o);
+		if (r)
+			return r;
 		if (o) {        /* empty blocks are skipped: 0 means the end */
 			*pos = i;
 			return (ssize_t)o;
