@@ -9,42 +9,12 @@
  * A check that fails ends the kernel with exit(failures) (vireo status odd, not 0 or 4). */
 #include "kut.h"
 
-struct rsdp {
-	char sig[8];
-	uint8_t csum;
-	char oem[6];
-	uint8_t rev;
-	uint32_t rsdt;
-	uint32_t len;
-	uint64_t xsdt;
-	uint8_t xcsum;
-	uint8_t res[3];
-} __attribute__((packed));
-
-struct sdt {
-	char sig[4];
-	uint32_t len;
-	uint8_t rev, csum;
-	char oem[6], oem_table[8];
-	uint32_t oem_rev, creator, creator_rev;
-} __attribute__((packed));
-
 static inline uint16_t inw(uint16_t port)
 {
 	uint16_t v;
 
 	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
-}
-
-static uint8_t sum8(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t s = 0;
-
-	while (n--)
-		s = (uint8_t)(s + *b++);
-	return s;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -55,17 +25,6 @@ static uint32_t le32(const uint8_t *p)
 static uint64_t le64(const uint8_t *p)
 {
 	return le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static const struct rsdp *find_rsdp(void)
-{
-	for (uintptr_t a = 0xe0000; a < 0x100000; a += 16) {
-		const struct rsdp *r = (const struct rsdp *)a;
-
-		if (!memcmp(r->sig, "RSD PTR ", 8) && !sum8(r, 20))
-			return r;
-	}
-	return NULL;
 }
 
 static const struct sdt *xsdt_find(const struct sdt *x, const char *sig)
@@ -108,7 +67,7 @@ static int s5_slp_typ(const struct sdt *dsdt)
 
 int main(void)
 {
-	const struct rsdp *r = find_rsdp();
+	const struct rsdp *r = acpi_find_rsdp();
 	const struct sdt *x, *fadt, *dsdt;
 	const uint8_t *f;
 	uint16_t evt, cnt, reset_port;
@@ -116,13 +75,13 @@ int main(void)
 	int typ;
 
 	puts("kut acpi: poweroff and reset through the FADT");
-	report(r && r->rev >= 2 && !sum8(r, 36), "RSDP v2 found, both checksums right");
+	report(r && r->rev >= 2 && !acpi_checksum(r, 36), "RSDP v2 found, both checksums right");
 	if (!r)
 		exit(1);
 	x = (const struct sdt *)(uintptr_t)r->xsdt;
-	report(!memcmp(x->sig, "XSDT", 4) && !sum8(x, x->len), "XSDT checksum");
+	report(!memcmp(x->sig, "XSDT", 4) && !acpi_checksum(x, x->len), "XSDT checksum");
 	fadt = xsdt_find(x, "FACP");
-	report(fadt && !sum8(fadt, fadt->len) && fadt->len >= 244, "FADT found, checksum right, %u bytes",
+	report(fadt && !acpi_checksum(fadt, fadt->len) && fadt->len >= 244, "FADT found, checksum right, %u bytes",
 	       fadt ? fadt->len : 0);
 	if (!fadt)
 		exit(1);
@@ -138,7 +97,7 @@ int main(void)
 	report(le64(f + 132) && !memcmp((const void *)(uintptr_t)le64(f + 132), "FACS", 4),
 	       "FACS found through X_FIRMWARE_CTRL");
 	dsdt = (const struct sdt *)(uintptr_t)le64(f + 140);
-	report(!memcmp(dsdt->sig, "DSDT", 4) && !sum8(dsdt, dsdt->len), "DSDT checksum");
+	report(!memcmp(dsdt->sig, "DSDT", 4) && !acpi_checksum(dsdt, dsdt->len), "DSDT checksum");
 	typ = s5_slp_typ(dsdt);
 	report(typ >= 0 && typ < 8, "\\_S5 found in the DSDT, SLP_TYPa %d", typ);
 	report(inw(cnt) & 1, "PM1a_CNT.SCI_EN reads 1 (ACPI mode)");

@@ -9,26 +9,6 @@
 #define IOAPIC_BASE  0xfec00000u
 #define TIMER_VECTOR 0x40
 
-struct rsdp {
-	char sig[8];
-	uint8_t csum;
-	char oem[6];
-	uint8_t rev;
-	uint32_t rsdt;
-	uint32_t len;
-	uint64_t xsdt;
-	uint8_t xcsum;
-	uint8_t res[3];
-} __attribute__((packed));
-
-struct sdt {
-	char sig[4];
-	uint32_t len;
-	uint8_t rev, csum;
-	char oem[6], oem_table[8];
-	uint32_t oem_rev, creator, creator_rev;
-} __attribute__((packed));
-
 static uint32_t ioapic_read(unsigned reg)
 {
 	*(volatile uint32_t *)(uintptr_t)IOAPIC_BASE = reg;
@@ -64,26 +44,6 @@ static void check_lapic_timer(void)
 	       apic_is_x2apic() ? "x2APIC" : "xAPIC");
 }
 
-static uint8_t checksum(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t s = 0;
-
-	while (n--)
-		s = (uint8_t)(s + *b++);
-	return s;
-}
-
-static const struct rsdp *find_rsdp(void)
-{
-	for (uintptr_t a = 0xe0000; a < 0x100000; a += 16) {
-		const struct rsdp *r = (const struct rsdp *)a;
-		if (!memcmp(r->sig, "RSD PTR ", 8) && !checksum(r, 20))
-			return r;
-	}
-	return NULL;
-}
-
 /* The table with signature sig from the XSDT (ACPI 2.0+) or the RSDT. */
 static const struct sdt *find_table(const struct rsdp *r, const char *sig)
 {
@@ -91,7 +51,7 @@ static const struct sdt *find_table(const struct rsdp *r, const char *sig)
 	const struct sdt *root = (const struct sdt *)(uintptr_t)(x ? r->xsdt : r->rsdt);
 	unsigned esize = x ? 8 : 4, n;
 
-	if (!root || checksum(root, root->len))
+	if (!root || acpi_checksum(root, root->len))
 		return NULL;
 	n = (root->len - (uint32_t)sizeof(*root)) / esize;
 	for (unsigned i = 0; i < n; i++) {
@@ -106,7 +66,7 @@ static const struct sdt *find_table(const struct rsdp *r, const char *sig)
 
 static void check_madt(unsigned ncpus)
 {
-	const struct rsdp *r = find_rsdp();
+	const struct rsdp *r = acpi_find_rsdp();
 	const struct sdt *madt;
 	const uint8_t *p, *end;
 	unsigned cpus = 0, ioapics = 0;
@@ -114,12 +74,12 @@ static void check_madt(unsigned ncpus)
 	report(r != NULL, "RSDP found in 0xe0000-0xfffff");
 	if (!r)
 		return;
-	report(r->rev < 2 || !checksum(r, r->len < 36 ? 36 : r->len), "RSDP revision %u checksums",
+	report(r->rev < 2 || !acpi_checksum(r, r->len < 36 ? 36 : r->len), "RSDP revision %u checksums",
 	       r->rev);
 	madt = find_table(r, "APIC");
-	report(madt && !checksum(madt, madt->len), "MADT found through the %s, checksum right",
+	report(madt && !acpi_checksum(madt, madt->len), "MADT found through the %s, checksum right",
 	       r->rev >= 2 ? "XSDT" : "RSDT");
-	if (!madt || checksum(madt, madt->len))
+	if (!madt || acpi_checksum(madt, madt->len))
 		return;
 	p = (const uint8_t *)madt + 44;
 	end = (const uint8_t *)madt + madt->len;

@@ -161,6 +161,30 @@ bool cmdline_has(const char *word);
 void fwcfg_read(uint16_t key, void *buf, unsigned len);
 uint64_t fwcfg_read_le(uint16_t key, unsigned len);
 
+/* ---- ACPI tables, as a guest OS finds them ---- */
+struct rsdp {
+	char sig[8];
+	uint8_t csum;
+	char oem[6];
+	uint8_t rev;
+	uint32_t rsdt;
+	uint32_t len;
+	uint64_t xsdt;
+	uint8_t xcsum;
+	uint8_t res[3];
+} __attribute__((packed));
+
+struct sdt {
+	char sig[4];
+	uint32_t len;
+	uint8_t rev, csum;
+	char oem[6], oem_table[8];
+	uint32_t oem_rev, creator, creator_rev;
+} __attribute__((packed));
+
+uint8_t acpi_checksum(const void *p, size_t n); /* byte sum: 0 for a valid table */
+const struct rsdp *acpi_find_rsdp(void);        /* in 0xe0000-0xfffff, v1 checksum right */
+
 /* ---- local APIC ---- */
 #define APIC_DEFAULT_BASE 0xfee00000u
 #define MSR_APIC_BASE     0x1b

@@ -278,6 +278,28 @@ uint64_t fwcfg_read_le(uint16_t key, unsigned len)
 	return v;
 }
 
+/* ---- ACPI tables ---- */
+uint8_t acpi_checksum(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+
+	while (n--)
+		s = (uint8_t)(s + *b++);
+	return s;
+}
+
+const struct rsdp *acpi_find_rsdp(void)
+{
+	for (uintptr_t a = 0xe0000; a < 0x100000; a += 16) {
+		const struct rsdp *r = (const struct rsdp *)a;
+
+		if (!memcmp(r->sig, "RSD PTR ", 8) && !acpi_checksum(r, 20))
+			return r;
+	}
+	return NULL;
+}
+
 /* ---- exceptions ---- */
 struct exc_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
