@@ -60,6 +60,21 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_limited(unsigned long n, unsigned loud, enum log_level lvl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (n >= loud)
+		lvl = LOG_DEBUG;
+	if (lvl > log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(lvl, "%s%s", msg, n + 1 == loud ? " (more such at debug level)" : "");
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

@@ -664,16 +664,15 @@ void virtio_device_config_changed(struct virtio_device *vdev)
 void virtio_device_log(struct virtio_device *vdev, int lvl, const char *fmt, ...)
 {
 	unsigned n = __atomic_fetch_add(&vdev->refusals, 1, __ATOMIC_RELAXED);
-	enum log_level l = n < VIRTIO_DEVICE_LOUD ? (enum log_level)lvl : LOG_DEBUG;
 	char msg[256];
 	va_list ap;
 
-	if (l > log_get_level())
-		return;
+	if ((n < VIRTIO_DEVICE_LOUD ? (enum log_level)lvl : LOG_DEBUG) > log_get_level())
+		return; /* not formatted for nothing: a guest repeats these at will */
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(l, "%s%s", msg, n + 1 == VIRTIO_DEVICE_LOUD ? " (more such at debug level)" : "");
+	log_limited(n, VIRTIO_DEVICE_LOUD, (enum log_level)lvl, "%s", msg);
 }
 
 bool virtio_device_has_feature(const struct virtio_device *vdev, unsigned bit)

@@ -24,8 +24,6 @@
 				 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK | \
 				 VIRTIO_STATUS_FAILED)
 
-#define REFUSED_LOUD 16 /* refusals logged as warnings; later ones only at debug level */
-
 static void refuse(struct virtio_mmio *vm, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -37,10 +35,12 @@ static void refuse(struct virtio_mmio *vm, const char *fmt, ...)
 	char msg[160];
 	va_list ap;
 
+	if ((n < VIRTIO_DEVICE_LOUD ? LOG_WARN : LOG_DEBUG) > log_get_level())
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(n < REFUSED_LOUD ? LOG_WARN : LOG_DEBUG, "%s: %s: refused", vm->name, msg);
+	log_limited(n, VIRTIO_DEVICE_LOUD, LOG_WARN, "%s: %s: refused", vm->name, msg);
 }
 
 /* ---- interrupts (device threads, lock-free) ------------------------------------------ */
