@@ -117,19 +117,6 @@ static void kick(struct fx *fx, unsigned q)
 	fx->h.ops->kick_vq(fx->h.dev, q);
 }
 
-/* The next used entry of queue q within two seconds: its id, or -EAGAIN. */
-static int wait_used(struct fx *fx, unsigned q, uint32_t *len)
-{
-	for (int i = 0; i < 4000; i++) {
-		int id = vqd_get_used(&fx->d[q], len);
-
-		if (id != -EAGAIN)
-			return id;
-		usleep(500);
-	}
-	return -EAGAIN;
-}
-
 /* Nothing more is used on queue q for a while. */
 static void expect_quiet(struct fx *fx, unsigned q)
 {
@@ -194,7 +181,7 @@ static void expect_frame(struct fx *fx, unsigned p, const uint8_t *frame, size_t
 
 	for (unsigned k = 0; k < nbufs; k++) {
 		uint32_t l = 0;
-		int id = wait_used(fx, 2 * p, &l);
+		int id = vqd_wait_used(&fx->d[2 * p], &l);
 
 		assert_true(id >= 0);
 		assert_true(have + l <= sizeof(got));
@@ -214,7 +201,7 @@ static void expect_tx_done(struct fx *fx, unsigned p, int id)
 {
 	uint32_t len = ~0u;
 
-	assert_int_equal(wait_used(fx, 2 * p + 1, &len), id);
+	assert_int_equal(vqd_wait_used(&fx->d[2 * p + 1], &len), id);
 	assert_int_equal(len, 0);
 }
 
@@ -291,7 +278,7 @@ static void test_mergeable_three_buffers(void **state)
 	pattern(frame, sizeof(frame), 3);
 	id = send_frame(fx, 0, frame, sizeof(frame));
 	for (int k = 0; k < 3; k++) {
-		ids[k] = wait_used(fx, 0, &lens[k]);
+		ids[k] = vqd_wait_used(&fx->d[0], &lens[k]);
 		assert_true(ids[k] >= 0);
 	}
 	assert_int_equal(lens[0], 600);

@@ -160,18 +160,6 @@ static void bring_up(struct fx *fx, uint64_t net_features)
 	assert_true(ops->get_status(dev) & VIRTIO_STATUS_DRIVER_OK);
 }
 
-static int wait_used(struct fx *fx, unsigned q, uint32_t *len)
-{
-	for (int i = 0; i < 4000; i++) {
-		int id = vqd_get_used(&fx->d[q], len);
-
-		if (id != -EAGAIN)
-			return id;
-		usleep(500);
-	}
-	return -EAGAIN;
-}
-
 static void add_rx(struct fx *fx, unsigned n, uint32_t size)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -233,7 +221,7 @@ static void test_tap_tx(void **state)
 	id = send_tx(fx, b, 2);
 	assert_int_equal(tap_recv(fx, got, sizeof(got)), sizeof(f));
 	assert_memory_equal(got, f, sizeof(f));
-	assert_int_equal(wait_used(fx, 1, &len), id);
+	assert_int_equal(vqd_wait_used(&fx->d[1], &len), id);
 	virtio_net_get_stats(&fx->vdev, &s);
 	assert_int_equal(s.tx_packets, 1);
 	assert_int_equal(s.tx_bytes, sizeof(f));
@@ -255,7 +243,7 @@ static void test_tap_rx_mergeable(void **state)
 	assert_int_equal(send(fx->pkt, f, sizeof(f), 0), sizeof(f));
 	for (int k = 0; k < 3; k++) {
 		uint32_t len = 0;
-		int id = wait_used(fx, 0, &len);
+		int id = vqd_wait_used(&fx->d[0], &len);
 
 		assert_true(id >= 0);
 		assert_int_equal(len, k < 2 ? 400 : HDR + sizeof(f) - 800);
@@ -283,7 +271,7 @@ static void test_tap_rx_waits_for_buffers(void **state)
 	usleep(50000);
 	assert_int_equal(vqd_get_used(&fx->d[0], &len), -EAGAIN);
 	add_rx(fx, 1, 2048);
-	id = wait_used(fx, 0, &len);
+	id = vqd_wait_used(&fx->d[0], &len);
 	assert_true(id >= 0);
 	assert_int_equal(len, HDR + sizeof(f));
 	assert_int_equal(gm_read(&fx->gm, fx->rx_addr[id], got, len), 0);
@@ -307,9 +295,9 @@ static void test_tap_hostile_tx(void **state)
 	NEED_TAP(fx);
 	bring_up(fx, F(VIRTIO_NET_F_MRG_RXBUF));
 	assert_true(send_tx(fx, shorty, 1) >= 0);
-	assert_true(wait_used(fx, 1, &len) >= 0);
+	assert_true(vqd_wait_used(&fx->d[1], &len) >= 0);
 	assert_true(send_tx(fx, huge, 2) >= 0);
-	assert_true(wait_used(fx, 1, &len) >= 0);
+	assert_true(vqd_wait_used(&fx->d[1], &len) >= 0);
 	assert_int_equal(tap_recv(fx, got, sizeof(got)), -1);
 	virtio_net_get_stats(&fx->vdev, &s);
 	assert_int_equal(s.tx_errors, 2);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -331,6 +332,20 @@ static inline int vqd_get_used(struct vqd *d, uint32_t *len)
 		i = next;
 	}
 	return id;
+}
+
+/* The next used entry within about two seconds (a device thread completes it): its id, or
+ * -EAGAIN. */
+static inline int vqd_wait_used(struct vqd *d, uint32_t *len)
+{
+	for (int i = 0; i < 4000; i++) {
+		int id = vqd_get_used(d, len);
+
+		if (id != -EAGAIN)
+			return id;
+		usleep(500);
+	}
+	return -EAGAIN;
 }
 
 /* Whether the driver must kick the device for what it offered since the last call
