@@ -11,8 +11,7 @@ LOGDIR=build/test-logs
 mkdir -p "$LOGDIR"
 TIMEOUT=${SMOKE_TIMEOUT:-90}
 FAILED=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 # check WHAT LOG TEXT: the guest's console LOG holds the line TEXT.
 check() { if grep -qxF -- "$3" "$2"; then pass "$1"; else fail "$1 (no line '$3' in $2)"; fi; }
 

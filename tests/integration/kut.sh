@@ -29,8 +29,7 @@ make -s -C guest/kut OUT="$PWD/$KUT" >/dev/null || { echo "FAIL: build guest/kut
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 
 # run NAME KERNEL ARGS...: boots KERNEL, console in $TMP/NAME.out, stderr in $TMP/NAME.err,
 # status in RC.

@@ -16,8 +16,7 @@ mkdir -p "$LOGDIR"
 W=$(mktemp -d /tmp/vireo-seccomp.XXXXXX)
 FAILED=0
 PID=
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 

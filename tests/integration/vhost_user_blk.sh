@@ -15,8 +15,7 @@ mkdir -p "$LOGDIR"
 W=$(mktemp -d /tmp/vireo-vublk.XXXXXX)
 FAILED=0
 BPID=
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 cleanup() { [ -n "$BPID" ] && kill "$BPID" 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 

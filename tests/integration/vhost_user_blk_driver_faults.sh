@@ -16,8 +16,7 @@ mkdir -p "$LOGDIR"
 W=$(mktemp -d /tmp/vireo-vublkd.XXXXXX)
 FAILED=0
 BPID= DPID=
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 cleanup() {
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
 	[ -n "$BPID" ] && kill -KILL "$BPID" 2>/dev/null

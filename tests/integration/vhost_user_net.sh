@@ -18,8 +18,7 @@ W=$(mktemp -d /tmp/vireo-vunet.XXXXXX)
 NS=
 FAILED=0
 BPID=
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 cleanup() {
 	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null
 	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null

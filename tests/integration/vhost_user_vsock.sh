@@ -22,8 +22,7 @@ W=$(mktemp -d /tmp/vireo-vuvsock.XXXXXX)
 FAILED=0
 BPID= STUCK= ZP=
 PIDS=()
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 cleanup() {
 	for p in $BPID $STUCK $ZP "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	qemu_stop >/dev/null 2>&1

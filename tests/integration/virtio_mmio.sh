@@ -20,8 +20,7 @@ cd "$(dirname "$0")/../.."
 VIREO=${VIREO:-build/vireo}
 KUT=${KUT:-build/kut}
 FAILED=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 
 [ -x "$VIREO" ] || make -s -j2 vireo >/dev/null || { echo "FAIL: build vireo"; exit 1; }
 TMP=$(mktemp -d)

@@ -15,9 +15,7 @@ VIREO=build/vireo
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 FAILED=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
-skip() { echo "SKIP: $1 ($2)"; }
+. tests/lib/check.sh
 
 # bad WHAT PATTERN ARGS...: vireo run ARGS exits 2 with one stderr line matching PATTERN.
 bad() {

@@ -44,8 +44,7 @@ cd "$(dirname "$0")/../.."
 
 QEMU_MODE=${VIRTIO_LINUX_QEMU:-0}
 FAILED=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; FAILED=1; }
+. tests/lib/check.sh
 
 TO=${VIRTIO_LINUX_TIMEOUT:-100}
 if [ "$QEMU_MODE" = 1 ]; then
